@@ -1,0 +1,81 @@
+"""The `tracker` command as a user runs it: a subprocess, real files, real exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tracker(*args: str, home: Path, config: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TRACKER_HOME": str(home), "PYTHONWARNINGS": "ignore"}
+    env.pop("TRACKER_CONFIG", None)
+    cmd = [sys.executable, "-m", "tracker"]
+    if config is not None:
+        cmd += ["--config", str(config)]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, cwd=home.parent, timeout=300)
+
+
+def test_help_lists_the_commands(tmp_path: Path) -> None:
+    result = tracker("--help", home=tmp_path / "home")
+    assert result.returncode == 0
+    for command in ("config", "ingest", "demo"):
+        assert command in result.stdout
+
+
+def test_config_check_with_a_typo_fails_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("ingest:\n  timezon: UTC\n", encoding="utf-8")
+    result = tracker("config", "check", home=tmp_path / "home", config=config)
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "unknown key 'ingest.timezon'" in result.stderr
+    assert "did you mean 'timezone'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_config_check_prints_the_effective_config(tmp_path: Path) -> None:
+    result = tracker("config", "check", home=tmp_path / "home", config=REPO / "config.yaml")
+    assert result.returncode == 0
+    assert "config OK" in result.stdout
+    assert f"home: {tmp_path / 'home'}  (from TRACKER_HOME)" in result.stdout
+
+
+def test_ingest_twice_adds_nothing_the_second_time(tmp_path: Path) -> None:
+    data = tmp_path / "docs.csv"
+    data.write_text("text,published_at\nOne,2023-01-01\nTwo,2023-01-02\n,2023-01-03\n", encoding="utf-8")
+    first = tracker("ingest", str(data), "--source", "wire", home=tmp_path / "home")
+    assert first.returncode == 0, first.stderr
+    assert "added 2, duplicates 0, rejected 1" in first.stdout
+    assert f"{data}:4: missing text" in first.stderr
+    second = tracker("ingest", str(data), "--source", "wire", home=tmp_path / "home")
+    assert second.returncode == 0
+    assert "added 0, duplicates 2, rejected 1" in second.stdout
+    log = next((tmp_path / "home" / "logs").glob("ingest-*-rejected.txt"))
+    assert f"{data}:4: missing text" in log.read_text()
+
+
+def test_ingest_exits_non_zero_only_when_nothing_could_be_read(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("body,date\nx,y\n", encoding="utf-8")
+    result = tracker("ingest", str(bad), home=tmp_path / "home")
+    assert result.returncode == 1
+    assert "missing required column 'text'" in result.stderr
+    assert "Traceback" not in result.stderr
+    missing = tracker("ingest", str(tmp_path / "nope.csv"), home=tmp_path / "home")
+    assert missing.returncode == 1
+    assert "no such file or folder" in missing.stderr
+
+
+def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("store:\n  url: postgresql://u:pw@127.0.0.1:1/db\n", encoding="utf-8")
+    data = tmp_path / "d.csv"
+    data.write_text("text,published_at\nOne,2023-01-01\n", encoding="utf-8")
+    result = tracker("ingest", str(data), home=tmp_path / "home", config=config)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot open the store at postgresql://u:***@127.0.0.1:1/db")
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,193 @@
+"""The `tracker` command: each command parses options, calls one pipeline function, formats the result.
+
+Errors the user can fix are one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+import yaml
+
+from tracker import pipeline
+from tracker.config import Settings, load_settings
+from tracker.errors import TrackerError
+from tracker.models import IngestSummary, RowError
+from tracker.progress import make_progress
+
+SHOWN_ERRORS = 20
+
+
+class App:
+    """Per-invocation state: the config is read once, on first use."""
+
+    def __init__(self, config: str | None) -> None:
+        self.config = config
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config)
+            logging.getLogger().setLevel(self._settings.log_level)
+        return self._settings
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Config file (default: $TRACKER_CONFIG, else ./config.yaml, else built-in defaults).",
+)
+@click.version_option(package_name="tracker")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None) -> None:
+    """Score the hostility of armed groups' rhetoric and the news about them, and follow its trends."""
+    ctx.obj = App(config)
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command("check")
+@pass_app
+def config_check(app: App) -> None:
+    """Validate the config and print the effective settings (secrets masked)."""
+    settings = app.settings
+    where = settings.config_path or "built-in defaults (no config file)"
+    click.echo(f"# config OK: {where}")
+    click.echo(yaml.safe_dump(settings.effective(), sort_keys=False, allow_unicode=True).rstrip())
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--source", default=None, help="Source name for rows without a 'source' column (default: file name).")
+@pass_app
+def ingest(app: App, paths: tuple[Path, ...], source: str | None) -> None:
+    """Read CSV/JSONL files (or folders of them) into the store; bad rows are reported and skipped."""
+    settings = app.settings
+    now = datetime.now(UTC)
+    with pipeline.open_store(settings) as store, _RejectLog(settings, now) as rejects:
+        summary = pipeline.ingest_paths(
+            store,
+            paths,
+            pipeline.row_options(settings, source),
+            now=now,
+            batch_size=settings.ingest.batch_size,
+            progress=make_progress,
+            on_error=rejects.add,
+        )
+        rejects.finish(summary)
+        _print_summary(summary, store.count_documents())
+    click.echo(f"store: {_store_label(settings)}")
+    if summary.read == 0:
+        raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@pass_app
+def demo(app: App) -> None:
+    """Run the main job on the bundled synthetic demo corpus and print where the outputs are."""
+    settings = app.settings
+    now = datetime.now(UTC)
+    with pipeline.open_store(settings) as store:
+        result = pipeline.run_demo(settings, store, now=now, progress=make_progress)
+        _print_summary(result.ingest, store.count_documents())
+    click.echo("")
+    click.echo("Demo outputs:")
+    click.echo(f"  database: {_store_label(settings)}")
+    click.echo(f"  outputs:  {result.outputs}")
+    if result.ingest.rejected:
+        click.echo(f"  warning: {result.ingest.rejected} demo rows were rejected", err=True)
+
+
+def _print_summary(summary: IngestSummary, total: int) -> None:
+    click.echo(
+        f"ingest: read {summary.read:,} rows from {summary.files} file(s): added {summary.added:,}, "
+        f"duplicates {summary.duplicates:,}, rejected {summary.rejected:,} (store now holds {total:,} documents)"
+    )
+
+
+def _store_label(settings: Settings) -> str:
+    if settings.store.url is None:
+        return str(settings.home / "tracker.db")
+    from tracker.config import mask_url
+
+    return mask_url(settings.store.url)
+
+
+class _RejectLog:
+    """Shows the first rejected rows on stderr and writes all of them to a file in the tracker home."""
+
+    def __init__(self, settings: Settings, now: datetime) -> None:
+        self.path = settings.home / "logs" / f"ingest-{now:%Y%m%dT%H%M%S}-rejected.txt"
+        self.count = 0
+        self._file: TextIO | None = None
+
+    def __enter__(self) -> _RejectLog:
+        return self
+
+    def add(self, err: RowError) -> None:
+        self.count += 1
+        if self.count <= SHOWN_ERRORS:
+            click.echo(f"rejected {err}", err=True)
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - closed in __exit__
+        self._file.write(f"{err}\n")
+
+    def finish(self, summary: IngestSummary) -> None:
+        if self.count > SHOWN_ERRORS:
+            click.echo(
+                f"... {self.count - SHOWN_ERRORS} more rejected rows; all {self.count} in {self.path}",
+                err=True,
+            )
+        elif self.count:
+            click.echo(f"rejected rows listed in {self.path}", err=True)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def _run(entry: Callable[..., Any]) -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        code = entry(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except TrackerError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        os._exit(0)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _run(cli)

@@ -1,0 +1,234 @@
+"""The only reader of config.yaml: returns frozen, validated settings; every error names the key.
+
+Resolution order: the file is `--config PATH`, else `$TRACKER_CONFIG`, else `./config.yaml` when present,
+else built-in defaults. The tracker home is `$TRACKER_HOME` when set, else the config's `home` (relative
+paths are taken from the config file's folder). Secrets never live in the file: it names the environment
+variables that hold them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tracker.errors import ConfigError
+
+DOCUMENT_FIELDS = ("id", "text", "published_at", "source", "actor", "language", "url")
+DEFAULT_HOME = "~/.tracker"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreSettings(_Frozen):
+    """Where documents and scores live. No url: a SQLite file `tracker.db` in the tracker home."""
+
+    url: str | None = None
+    password_env: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        scheme = value.split(":", 1)[0].lower()
+        if not (scheme.startswith("sqlite") or scheme.startswith("postgresql")):
+            raise ValueError("must be a sqlite:///PATH or postgresql://USER@HOST/DB url")
+        return value
+
+
+class IngestSettings(_Frozen):
+    """How input files are read."""
+
+    batch_size: int = Field(1000, ge=1, le=100_000)
+    max_text_chars: int = Field(1_000_000, ge=1)
+    timezone: str = "UTC"
+    date_formats: tuple[str, ...] = ()
+    columns: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA timezone name such as UTC or Asia/Baghdad") from None
+        return value
+
+    @field_validator("columns")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if key not in DOCUMENT_FIELDS:
+                raise ValueError(f"unknown field {key!r}; map one of {', '.join(DOCUMENT_FIELDS)} to a column")
+        return value
+
+
+class Settings(_Frozen):
+    """Everything the tracker reads from config.yaml, validated and resolved."""
+
+    home: Path = Path(DEFAULT_HOME)
+    store: StoreSettings = StoreSettings()
+    ingest: IngestSettings = IngestSettings()
+    events_file: Path | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Not from the file: where it came from, for messages.
+    config_path: Path | None = Field(default=None, exclude=True)
+    home_from: str = Field(default="default", exclude=True)
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL with the secret filled in from the environment (never print this)."""
+        if self.store.url is None:
+            return f"sqlite:///{self.home / 'tracker.db'}"
+        url = self.store.url
+        if self.store.password_env:
+            password = os.environ.get(self.store.password_env)
+            if password is None:
+                raise ConfigError(
+                    f"store.password_env names ${self.store.password_env}, which is not set; "
+                    "export it or remove store.password_env"
+                )
+            url = _with_password(url, password)
+        return url
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.home / "outputs"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    def effective(self) -> dict[str, Any]:
+        """The resolved settings as plain data, secrets masked: what `tracker config check` prints."""
+        data = self.model_dump(mode="json")
+        data["home"] = f"{self.home}  (from {self.home_from})"
+        data["store"]["url"] = mask_url(self.store.url) if self.store.url else f"sqlite:///{self.home / 'tracker.db'}"
+        if self.store.password_env:
+            state = "set" if self.store.password_env in os.environ else "NOT SET"
+            data["store"]["password_env"] = f"{self.store.password_env} ({state}, value hidden)"
+        return data
+
+
+def _with_password(url: str, password: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is not None or parts.username is None:
+        return url
+    netloc = f"{parts.username}:{quote(password, safe='')}@{parts.hostname or ''}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def mask_url(url: str) -> str:
+    """The url with any password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def find_config(path: str | Path | None, env: Mapping[str, str]) -> Path | None:
+    """The config file to read: explicit path, else $TRACKER_CONFIG, else ./config.yaml, else none."""
+    if path is not None:
+        return Path(path)
+    if env.get("TRACKER_CONFIG"):
+        return Path(env["TRACKER_CONFIG"])
+    local = Path("config.yaml")
+    return local if local.is_file() else None
+
+
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read, validate and resolve the config once; raise ConfigError with a one-line message."""
+    env = os.environ if env is None else env
+    config_path = find_config(path, env)
+    raw: dict[str, Any] = {}
+    base = Path.cwd()
+    label = "config"
+    if config_path is not None:
+        label = str(config_path)
+        if not config_path.is_file():
+            raise ConfigError(f"config file {config_path} not found; pass --config PATH or set TRACKER_CONFIG")
+        raw = _read_yaml(config_path)
+        base = config_path.resolve().parent
+        for internal in ("config_path", "home_from"):
+            if internal in raw:
+                raise ConfigError(f"{label}: unknown key {internal!r}; it is set by the tracker, remove it")
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{label}: {_describe(exc, raw)}") from None
+    home, home_from = _resolve_home(settings.home, base, env, label)
+    events = settings.events_file
+    if events is not None and not events.is_absolute():
+        events = base / events
+    return settings.model_copy(
+        update={
+            "home": home,
+            "home_from": home_from,
+            "events_file": events,
+            "config_path": config_path.resolve() if config_path else None,
+        }
+    )
+
+
+def _resolve_home(home: Path, base: Path, env: Mapping[str, str], label: str) -> tuple[Path, str]:
+    if env.get("TRACKER_HOME"):
+        return Path(env["TRACKER_HOME"]).expanduser().resolve(), "TRACKER_HOME"
+    home = home.expanduser()
+    if not home.is_absolute():
+        home = base / home
+    return home.resolve(), (f"{label}: home" if label != "config" else "default")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8 (byte {exc.start}); save it as UTF-8") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}{where}: invalid YAML ({problem}); fix the syntax") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def _describe(exc: ValidationError, raw: dict[str, Any]) -> str:
+    """One line for the first problem: the dotted key, what is expected, what was given."""
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    key = ".".join(loc)
+    if err["type"] == "extra_forbidden":
+        model: type[BaseModel] = Settings
+        for part in loc[:-1]:
+            ann = model.model_fields[part].annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                model = ann
+        valid = [n for n, f in model.model_fields.items() if not f.exclude]
+        close = difflib.get_close_matches(loc[-1], valid, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return f"unknown key {key!r}; {hint}valid keys here: {', '.join(valid)}"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    got = err.get("input")
+    given = f", got {got!r}" if not isinstance(got, dict) and got is not None else ""
+    return f"{key}: {msg[0].lower() + msg[1:]}{given}"
