@@ -40,20 +40,17 @@ class LogProgress:
 
     def _log(self) -> None:
         rate = self.done / max(time.monotonic() - self._start, 1e-9)
+        if self.unit == "B":
+            done, speed, unit = f"{self.done / 1e6:,.1f}", f"{rate / 1e6:,.1f}", "MB"
+            total = f"{self.total / 1e6:,.1f}" if self.total else ""
+        else:
+            done, speed, unit = f"{self.done:,}", f"{rate:,.0f}", self.unit
+            total = f"{self.total:,}" if self.total else ""
         if self.total:
             pct = 100.0 * self.done / self.total
-            log.info(
-                "%s: %s/%s %s (%.0f%%, %.0f %s/s)",
-                self.desc,
-                self.done,
-                self.total,
-                self.unit,
-                pct,
-                rate,
-                self.unit,
-            )
+            log.info("%s: %s/%s %s (%.0f%%, %s %s/s)", self.desc, done, total, unit, pct, speed, unit)
         else:
-            log.info("%s: %s %s (%.0f %s/s)", self.desc, self.done, self.unit, rate, self.unit)
+            log.info("%s: %s %s (%s %s/s)", self.desc, done, unit, speed, unit)
 
     def close(self) -> None:
         self._log()
