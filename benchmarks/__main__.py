@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import bench_ingest
+from benchmarks import bench_ingest, bench_score
 
-BENCHMARKS = {"ingest": bench_ingest.run}
+BENCHMARKS = {"ingest": bench_ingest.run, "score": bench_score.run}
 
 
 def main(argv: list[str]) -> int:

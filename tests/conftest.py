@@ -75,3 +75,17 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     s = Store.open(f"sqlite:///{tmp_path / 'tracker.db'}")
     yield s
     s.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.tiny_models import build_encoder
+
+    return build_encoder(tmp_path_factory.mktemp("tiny-encoder"))
+
+
+@pytest.fixture(scope="session")
+def tiny_head(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.tiny_models import build_head
+
+    return build_head(tmp_path_factory.mktemp("tiny-head"))

