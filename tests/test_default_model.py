@@ -90,3 +90,40 @@ def test_tracker_eval_on_a_bad_file_is_one_line(tmp_path: Path) -> None:
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "label must be 0-4, got '7'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_train_then_eval_from_the_command_line(tmp_path: Path, tiny_encoder: Path) -> None:
+    import csv
+
+    from tracker.scoring.usecases import seed_dir
+
+    rows = []
+    for level in range(5):
+        with open(seed_dir() / f"level_{level}.csv", encoding="utf-8", newline="") as fh:
+            rows += [(r["text"], level, r["register"]) for r in list(csv.DictReader(fh))[:12]]
+    data = tmp_path / "small.csv"
+    with data.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "label", "register"])
+        writer.writerows(rows)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRACKER_HOME": str(tmp_path / "home")}
+    cmd = [sys.executable, "-m", "tracker", "--config", str(REPO / "config.yaml")]
+    out = tmp_path / "head"
+    trained = subprocess.run(
+        [*cmd, "train", "--data", str(data), "--encoder", str(tiny_encoder), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert trained.returncode == 0, trained.stderr
+    # stratified by (level, register), 20% of each group held out: 10 of the 60 texts
+    assert "held-out (10 texts)" in trained.stdout
+    meta = json.loads((out / "head.json").read_text())
+    assert meta["encoder"] == str(tiny_encoder) and meta["train_size"] == 50 and meta["seed"] == 13
+    evaluated = subprocess.run(
+        [*cmd, "eval", str(data), "--model", str(out), "--json"], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    metrics = json.loads(evaluated.stdout)
+    assert metrics["n"] == 60 and metrics["model"].startswith("head@")

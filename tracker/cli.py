@@ -144,15 +144,22 @@ def score(app: App, rescore: bool) -> None:
     default=None,
     help="Folder for the head (default: models/minilm-hostility in the tracker home).",
 )
+@click.option(
+    "--encoder",
+    default=None,
+    help="Sentence encoder (folder, hub id or package:...). Default: all-MiniLM-L6-v2 from its package.",
+)
 @click.option("--seed", default=13, show_default=True, help="Random seed for the split and cross-validation.")
 @click.option("--holdout", default=0.2, show_default=True, help="Fraction held out for the reported metrics.")
 @pass_app
-def train(app: App, data: tuple[Path, ...], out: Path | None, seed: int, holdout: float) -> None:
+def train(app: App, data: tuple[Path, ...], out: Path | None, encoder: str | None, seed: int, holdout: float) -> None:
     """Train the default model's head on the seed set (frozen encoder, logistic regression; minutes on a CPU)."""
     settings = app.settings
     if not 0 <= holdout < 0.9:
         raise click.BadParameter("must be between 0 and 0.9", param_hint="--holdout")
-    result = pipeline.train(settings, data=list(data), out=out, seed=seed, holdout=holdout, now=datetime.now(UTC))
+    result = pipeline.train(
+        settings, data=list(data), out=out, encoder=encoder, seed=seed, holdout=holdout, now=datetime.now(UTC)
+    )
     click.echo(f"trained on {result.train_size} texts in {result.seconds:.0f} s (C={result.c:g}); head in {result.out}")
     if result.holdout is not None:
         m = result.holdout

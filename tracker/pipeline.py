@@ -162,13 +162,21 @@ def score(
 
 
 def train(
-    settings: Settings, *, data: list[Path], out: Path | None, seed: int, holdout: float, now: datetime
+    settings: Settings,
+    *,
+    data: list[Path],
+    out: Path | None,
+    seed: int,
+    holdout: float,
+    now: datetime,
+    encoder: str | None = None,
 ) -> TrainResult:
     """Train the default head on the seed set (or given files); see tracker.scoring.usecases.train_head."""
-    from tracker.scoring.usecases import seed_dir, train_head
+    from tracker.scoring.usecases import DEFAULT_ENCODER, seed_dir, train_head
 
     return train_head(
         settings,
+        encoder=encoder or DEFAULT_ENCODER,
         data=data or [seed_dir()],
         out=out or settings.models_dir / "minilm-hostility",
         seed=seed,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -66,7 +67,11 @@ def pick_model(settings: Settings, choice: str | None) -> ModelSpec:
             return spec_of(m)
     folder = Path(choice).expanduser()
     if (folder / "head.safetensors").is_file():
-        return ModelSpec(folder.name, "encoder_head", DEFAULT_ENCODER, str(folder.resolve()))
+        encoder = DEFAULT_ENCODER
+        meta = folder / "head.json"
+        if meta.is_file():
+            encoder = json.loads(meta.read_text(encoding="utf-8")).get("encoder", DEFAULT_ENCODER)
+        return ModelSpec(folder.name, "encoder_head", encoder, str(folder.resolve()))
     if (folder / "config.json").is_file():
         return ModelSpec(folder.name, "sequence_classification", str(folder.resolve()))
     names = ", ".join([*models, *(m.name for m in models.values())])
@@ -159,7 +164,7 @@ def train_head(
         held_scores: list[TextScore] = [score_from_probabilities(p) for p in probs]
         held_metrics = evaluate([e.label for e in held], held_scores)
     meta = {
-        "name": "minilm-hostility",
+        "name": out.name,
         "encoder": encoder,
         "pooling": "mean, L2-normalised",
         "classifier": "multinomial logistic regression, class_weight=balanced",
