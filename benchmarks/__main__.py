@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import bench_ingest, bench_score
+from benchmarks import bench_ingest, bench_score, bench_trends
 
-BENCHMARKS = {"ingest": bench_ingest.run, "score": bench_score.run}
+BENCHMARKS = {"ingest": bench_ingest.run, "score": bench_score.run, "trends": bench_trends.run}
 
 
 def main(argv: list[str]) -> int:

@@ -7,6 +7,8 @@ PostgreSQL cases are skipped, with the reason shown, when no server answers; in 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,3 +91,20 @@ def tiny_head(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.tiny_models import build_head
 
     return build_head(tmp_path_factory.mktemp("tiny-head"))
+
+
+def run_tracker(*args: str, home: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    """`tracker ARGS` as a user runs it, with the repo's config.yaml and TRACKER_HOME=home."""
+    env = {**os.environ, "TRACKER_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    env.pop("TRACKER_CONFIG", None)
+    cmd = [sys.executable, "-m", "tracker", "--config", str(REPO / "config.yaml"), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tracker home holding the demo corpus, ingested and scored by the shipped model (`tracker demo`)."""
+    home = tmp_path_factory.mktemp("demo-home")
+    result = run_tracker("demo", home=home)
+    assert result.returncode == 0, result.stderr
+    return home

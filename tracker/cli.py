@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -111,9 +111,17 @@ def demo(app: App) -> None:
         _print_summary(result.ingest, store.count_documents())
         _print_score_summary(result.score)
     click.echo("")
+    click.echo(
+        "regimes: " + "; ".join(f"{r.kind} {r.start}..{r.end} ({r.mean_hostility:.2f})" for r in result.trends.regimes)
+    )
+    click.echo("")
     click.echo("Demo outputs:")
     click.echo(f"  database: {_store_label(settings)}")
-    click.echo(f"  outputs:  {result.outputs}")
+    click.echo(f"  charts:   {result.charts[0].parent}")
+    for path in result.charts:
+        if path.suffix == ".png":
+            click.echo(f"            {path.name} (+ .svg)")
+    click.echo(f"  trends:   tracker --config {settings.config_path or 'config.yaml'} trends")
     if result.ingest.rejected:
         click.echo(f"  warning: {result.ingest.rejected} demo rows were rejected", err=True)
 
@@ -192,6 +200,56 @@ def eval_(app: App, file: Path, model: str | None, as_json: bool) -> None:
     click.echo("confusion (rows: gold level 0-4, columns: predicted 0-4):")
     for level, row in enumerate(m.confusion):
         click.echo(f"  {level}: " + " ".join(f"{n:>4}" for n in row))
+
+
+def _date_option(name: str, help_text: str) -> Callable[[Any], Any]:
+    return click.option(name, type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help=help_text)
+
+
+BY = click.Choice(["actor", "source", "language"])
+
+
+@cli.command()
+@_date_option("--from", "First day (YYYY-MM-DD, UTC); default: the first document.")
+@_date_option("--to", "Last day, inclusive; default: the last document.")
+@click.option("--by", type=BY, default=None, help="Split the series by actor, source or language.")
+@click.option("--json", "as_json", is_flag=True, help="Print change points, regimes and the daily series as JSON.")
+@pass_app
+def trends(app: App, as_json: bool, by: str | None, **dates: datetime | None) -> None:
+    """Daily and weekly hostility series, change points, and calm / normal / escalation regimes."""
+    since, until = _day(dates.get("from")), _day(dates.get("to"))
+    with pipeline.open_store(app.settings) as store:
+        result = pipeline.compute_trends(app.settings, store, since=since, until=until, by=by)
+    if as_json:
+        click.echo(json.dumps(pipeline.trends_as_json(result), indent=1))
+    else:
+        click.echo(pipeline.trends_as_text(result))
+
+
+@cli.command()
+@_date_option("--from", "First day (YYYY-MM-DD, UTC); default: the first document.")
+@_date_option("--to", "Last day, inclusive; default: the last document.")
+@click.option("--by", type=BY, default="actor", show_default=True, help="Small multiples by actor, source or language.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder (default: charts/ in the tracker home's outputs).",
+)
+@pass_app
+def chart(app: App, by: str, out: Path | None, **dates: datetime | None) -> None:
+    """Write the briefing charts (PNG at 200 dpi and SVG): trend with regimes, weekly hostile share, by actor."""
+    settings = app.settings
+    since, until = _day(dates.get("from")), _day(dates.get("to"))
+    with pipeline.open_store(settings) as store:
+        result = pipeline.compute_trends(settings, store, since=since, until=until, by=by)
+    paths = pipeline.make_charts(settings, result, out or settings.outputs_dir / "charts", made_on=date.today())
+    for path in paths:
+        click.echo(str(path))
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value is not None else None
 
 
 def _fmt(value: float | None) -> str:

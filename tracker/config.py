@@ -122,6 +122,36 @@ class ScoringSettings(_Frozen):
     models: dict[str, ModelSettings] = Field(default_factory=lambda: dict(DEFAULT_MODELS))
 
 
+class DetectorSettings(_Frozen):
+    """The change-point detector, by name, with its parameters (see tracker.trends)."""
+
+    name: Literal["pelt", "binseg"] = "pelt"
+    model: Literal["l2", "l1", "rbf"] = "l2"
+    min_size: int = Field(14, ge=2, le=365)
+    jump: int = Field(1, ge=1, le=30)
+    penalty: float | Literal["auto"] = "auto"
+    penalty_scale: float = Field(3.0, gt=0)
+    n_bkps: int | None = Field(None, ge=1)
+
+    def params(self) -> dict[str, Any]:
+        data = self.model_dump(exclude={"name"})
+        if self.name != "binseg":
+            data.pop("n_bkps")
+        return data
+
+
+class TrendsSettings(_Frozen):
+    """Series, regimes and charts."""
+
+    min_daily_documents: int = Field(3, ge=1)
+    min_weekly_documents: int = Field(10, ge=1)
+    smoothing_days: int = Field(7, ge=1, le=90)
+    detector: DetectorSettings = DetectorSettings()
+    regime_k: float = Field(1.0, gt=0)
+    regime_window_days: int = Field(28, ge=2, le=365)
+    small_multiples: int = Field(6, ge=1, le=16)
+
+
 class Settings(_Frozen):
     """Everything the tracker reads from config.yaml, validated and resolved."""
 
@@ -129,6 +159,7 @@ class Settings(_Frozen):
     store: StoreSettings = StoreSettings()
     ingest: IngestSettings = IngestSettings()
     scoring: ScoringSettings = ScoringSettings()
+    trends: TrendsSettings = TrendsSettings()
     events_file: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Not from the file: where it came from, for messages.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 LEVEL_NAMES: tuple[str, ...] = ("cooperative", "neutral", "critical", "threatening", "violent")
 
@@ -95,3 +95,31 @@ class Run:
     status: str
     counts: dict[str, int]
     error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Regime:
+    """A stretch of days with one level of hostility: calm, normal or escalation (against the long run)."""
+
+    start: date
+    end: date  # inclusive
+    kind: str
+    mean_hostility: float
+    documents: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "kind": self.kind,
+            "mean_hostility": round(self.mean_hostility, 4),
+            "documents": self.documents,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A dated event to annotate on charts."""
+
+    day: date
+    label: str

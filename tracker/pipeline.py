@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tracker.config import Settings
 from tracker.errors import TrackerError
-from tracker.models import Document, IngestSummary, RowError
+from tracker.models import Document, IngestSummary, Regime, RowError
 from tracker.progress import NullProgress, Progress
 from tracker.scoring.base import Scorer
 from tracker.scoring.service import ScoreSummary, score_store
@@ -21,6 +21,8 @@ from tracker.sources.rows import RowOptions, parse_row
 from tracker.storage import Store
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from tracker.scoring.usecases import EvalResult, TrainResult
 
 log = logging.getLogger(__name__)
@@ -192,6 +194,221 @@ def evaluate(settings: Settings, path: Path, model: str | None = None) -> EvalRe
     return evaluate_file(path, make_scorer(settings, pick_model(settings, model)))
 
 
+@dataclass(frozen=True)
+class TrendsResult:
+    """Series, change points and regimes for a period, with what a chart needs to say where they came from."""
+
+    start: date
+    end: date
+    daily: pd.DataFrame
+    weekly: pd.DataFrame
+    by: str | None
+    daily_by_key: pd.DataFrame | None
+    weekly_by_key: pd.DataFrame | None
+    change_points: list[date]
+    regimes: list[Regime]
+    versions: list[str]
+    sources: list[str]
+    reference: float
+    spread: float
+
+
+def current_versions(settings: Settings, store: Store) -> list[str]:
+    """The versions of the configured models (what trends count); a model whose files are not here falls back
+    to the version of that name last used for scoring."""
+    from tracker.errors import ScoringError
+    from tracker.scoring.transformer import model_version
+    from tracker.scoring.usecases import spec_of
+
+    versions = []
+    for m in settings.scoring.models.values():
+        try:
+            versions.append(str(model_version(spec_of(m), settings.models_dir / "digests.json")))
+        except ScoringError as exc:
+            fallback = store.latest_version_named(m.name)
+            log.warning("%s; trends use the last stored version of %s: %s", exc, m.name, fallback)
+            if fallback:
+                versions.append(fallback)
+    return versions
+
+
+def compute_trends(
+    settings: Settings,
+    store: Store,
+    *,
+    since: date | None = None,
+    until: date | None = None,
+    by: str | None = None,
+) -> TrendsResult:
+    """Daily and weekly series (overall, and per actor/source/language with `by`), change points, regimes."""
+    from tracker import trends
+
+    ts = settings.trends
+    versions = current_versions(settings, store)
+    lo = datetime.combine(since, time.min, UTC) if since else None
+    hi = datetime.combine(until + timedelta(days=1), time.min, UTC) if until else None
+    agg = store.daily_aggregates(versions, by=by, since=lo, until=hi)
+    if agg.empty:
+        raise TrackerError(
+            "no documents in that period" if (since or until) else "the store holds no documents; run tracker ingest"
+        )
+    if int(agg["documents"].sum()) == 0:
+        raise TrackerError("no document in that period is scored by the configured model; run tracker score")
+    start = since or agg["day"].min().date()
+    end = until or agg["day"].max().date()
+    total = trends.overall(agg)
+    daily = trends.build_series(total, start=start, end=end, min_documents=ts.min_daily_documents)
+    weekly = trends.build_series(total, freq="W", start=start, end=end, min_documents=ts.min_weekly_documents)
+    detector = trends.make_detector(ts.detector.name, **ts.detector.params())
+    rule = trends.RegimeRule(k=ts.regime_k, window=ts.regime_window_days)
+    change_points, regimes = trends.detect_regimes(daily, detector, rule)
+    reference, spread = trends.long_run(daily, rule)
+    daily_by_key = weekly_by_key = None
+    if by:
+        daily_by_key = trends.build_series(agg, start=start, end=end, min_documents=ts.min_daily_documents)
+        weekly_by_key = trends.build_series(agg, freq="W", start=start, end=end, min_documents=ts.min_weekly_documents)
+    return TrendsResult(
+        start=start,
+        end=end,
+        daily=daily,
+        weekly=weekly,
+        by=by,
+        daily_by_key=daily_by_key,
+        weekly_by_key=weekly_by_key,
+        change_points=change_points,
+        regimes=regimes,
+        versions=versions,
+        sources=store.source_names(lo, hi),
+        reference=reference,
+        spread=spread,
+    )
+
+
+def _series_rows(frame: pd.DataFrame) -> list[dict[str, object]]:
+    rows = []
+    for r in frame.itertuples(index=False):
+        rows.append(
+            {
+                "date": r.period.date().isoformat(),
+                "key": r.key,
+                "documents": int(r.documents),
+                "unscored": int(r.unscored),
+                "mean_hostility": None if r.mean_hostility != r.mean_hostility else round(float(r.mean_hostility), 4),
+                "hostile_share": None if r.hostile_share != r.hostile_share else round(float(r.hostile_share), 4),
+                "violent_share": None if r.violent_share != r.violent_share else round(float(r.violent_share), 4),
+                "low_volume": bool(r.low_volume),
+            }
+        )
+    return rows
+
+
+def trends_as_json(result: TrendsResult) -> dict[str, object]:
+    """The `tracker trends --json` document."""
+    series = _series_rows(result.daily)
+    if result.daily_by_key is not None:
+        series += _series_rows(result.daily_by_key)
+    return {
+        "from": result.start.isoformat(),
+        "to": result.end.isoformat(),
+        "model_versions": result.versions,
+        "change_points": [d.isoformat() for d in result.change_points],
+        "regimes": [r.as_dict() for r in result.regimes],
+        "long_run": {"median_daily_hostility": round(result.reference, 4), "spread": round(result.spread, 4)},
+        "series": series,
+    }
+
+
+def trends_as_text(result: TrendsResult, weeks: int = 12) -> str:
+    """A readable summary: regimes, change points, the last weeks, and keys when split."""
+    d = result.daily
+    lines = [
+        f"Hostility {result.start} to {result.end}: {int(d['documents'].sum()):,} scored documents from "
+        f"{len(result.sources)} sources, {int(d['unscored'].sum()):,} not scored; model {', '.join(result.versions)}",
+        f"Scale: 0 = cooperative, 1 = violent. Long-run median of daily means {result.reference:.3f}; "
+        f"calm below {result.reference - result.spread:.3f}, escalation above {result.reference + result.spread:.3f}.",
+        "",
+        f"{'regime':<12}{'from':<12}{'to':<12}{'days':>6}{'mean':>8}{'documents':>11}",
+    ]
+    for r in result.regimes:
+        days = (r.end - r.start).days + 1
+        lines.append(f"{r.kind:<12}{r.start!s:<12}{r.end!s:<12}{days:>6}{r.mean_hostility:>8.3f}{r.documents:>11,}")
+    lines += ["", "change points: " + (", ".join(map(str, result.change_points)) or "none"), ""]
+    lines.append(f"{'ISO week':<10}{'documents':>10}{'unscored':>10}{'mean':>8}{'hostile':>9}{'violent':>9}")
+    for r in result.weekly.tail(weeks).itertuples(index=False):
+        iso = r.period.isocalendar()
+        flag = "  (low volume)" if r.low_volume else ""
+        lines.append(
+            f"{iso.year}-W{iso.week:02d}{r.documents:>10,}{r.unscored:>10,}{_pct(r.mean_hostility, False):>8}"
+            f"{_pct(r.hostile_share):>9}{_pct(r.violent_share):>9}{flag}"
+        )
+    if result.daily_by_key is not None:
+        lines += ["", f"{'by ' + (result.by or ''):<30}{'documents':>10}{'mean':>8}{'hostile':>9}"]
+        per = result.daily_by_key.groupby("key")[["documents", "hostility_sum", "hostile"]].sum()
+        per = per.sort_values("documents", ascending=False)
+        for key, r in per.iterrows():
+            n = r["documents"]
+            mean = r["hostility_sum"] / n if n else float("nan")
+            share = r["hostile"] / n if n else float("nan")
+            lines.append(f"{str(key)[:29]:<30}{int(n):>10,}{_pct(mean, False):>8}{_pct(share):>9}")
+    return "\n".join(lines)
+
+
+def _pct(value: float, percent: bool = True) -> str:
+    if value != value:
+        return "-"
+    return f"{100 * value:.0f}%" if percent else f"{value:.3f}"
+
+
+def make_charts(
+    settings: Settings,
+    result: TrendsResult,
+    out_dir: Path,
+    *,
+    made_on: date,
+    alerts: Sequence[date] = (),
+    scope: str = "all actors",
+) -> list[Path]:
+    """The three briefing charts as PNG and SVG: trend, weekly hostile share, small multiples (with `by`)."""
+    from tracker import charts
+    from tracker.events import load_events
+    from tracker.render import render_figure
+
+    synthetic = bool(result.sources) and all(s.startswith("demo_") for s in result.sources)
+    meta = charts.ChartMeta(
+        start=result.start,
+        end=result.end,
+        sources=len(result.sources),
+        documents=int(result.daily["documents"].sum()),
+        unscored=int(result.daily["unscored"].sum()),
+        models=result.versions,
+        made_on=made_on,
+        data_note="SYNTHETIC demo data" if synthetic else "",
+        scope=scope,
+        smoothing_days=settings.trends.smoothing_days,
+    )
+    events = load_events(settings.events_file)
+    paths: list[Path] = []
+    figures = [
+        (
+            "trend",
+            charts.trend_chart(result.daily, result.regimes, events, meta, alerts=alerts, reference=result.reference),
+        ),
+        ("weekly_hostile_share", charts.weekly_hostile_chart(result.weekly, meta)),
+    ]
+    if result.weekly_by_key is not None and result.by:
+        figures.append(
+            (
+                f"by_{result.by}",
+                charts.small_multiples(
+                    result.weekly_by_key, result.weekly, meta, by=result.by, limit=settings.trends.small_multiples
+                ),
+            )
+        )
+    for name, fig in figures:
+        paths += render_figure(fig, out_dir, name)
+    return paths
+
+
 def demo_corpus_path() -> Path:
     """The bundled synthetic demo corpus (a folder of CSV/JSONL files)."""
     return Path(str(resources.files("tracker") / "data" / "demo" / "corpus"))
@@ -201,6 +418,8 @@ def demo_corpus_path() -> Path:
 class DemoResult:
     ingest: IngestSummary
     score: ScoreSummary
+    trends: TrendsResult
+    charts: list[Path]
     database: str
     outputs: Path
 
@@ -208,7 +427,7 @@ class DemoResult:
 def run_demo(
     settings: Settings, store: Store, *, now: datetime, progress: ProgressFactory = _no_progress
 ) -> DemoResult:
-    """The main job on the bundled demo data: ingest and score it (later: trends, alerts, report)."""
+    """The main job on the bundled demo data: ingest, score, trends and charts (later: alerts, report)."""
     summary = ingest_paths(
         store,
         [demo_corpus_path()],
@@ -219,4 +438,8 @@ def run_demo(
     )
     scored = score(settings, store, now=now, progress=progress)
     settings.outputs_dir.mkdir(parents=True, exist_ok=True)
-    return DemoResult(ingest=summary, score=scored, database=store.url, outputs=settings.outputs_dir)
+    result = compute_trends(settings, store, by="actor")
+    charts = make_charts(settings, result, settings.outputs_dir / "charts", made_on=now.date())
+    return DemoResult(
+        ingest=summary, score=scored, trends=result, charts=charts, database=store.url, outputs=settings.outputs_dir
+    )

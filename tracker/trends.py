@@ -1,0 +1,261 @@
+"""PURE: daily and weekly series from aggregated scores, change points and calm/escalation regimes.
+
+Input is a table of per-day aggregates (built by the store with one GROUP BY, never row by row); output is
+pandas frames and plain values. Nothing here reads files, the clock or config.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from tracker.models import Regime
+
+AGG_COLUMNS = ("day", "key", "documents", "unscored", "hostility_sum", "hostile", "violent")
+OVERALL = "all"
+
+
+# --- series -------------------------------------------------------------------------------------------------
+
+
+def build_series(
+    agg: pd.DataFrame, *, freq: str = "D", start: date | None = None, end: date | None = None, min_documents: int = 3
+) -> pd.DataFrame:
+    """One row per period (day, or ISO week starting Monday) and key, with gaps filled by empty periods.
+
+    Columns: period, key, documents (scored), unscored, mean_hostility, hostile_share (level >= 3),
+    violent_share (level 4), low_volume (fewer scored documents than `min_documents`).
+    """
+    if freq not in ("D", "W"):
+        raise ValueError("freq must be 'D' (daily) or 'W' (ISO weeks)")
+    frame = agg.loc[:, list(AGG_COLUMNS)].copy()
+    frame["day"] = pd.to_datetime(frame["day"])
+    if frame.empty and (start is None or end is None):
+        return _finish(frame.rename(columns={"day": "period"}), 1)
+    first = pd.Timestamp(start) if start is not None else frame["day"].min()
+    last = pd.Timestamp(end) if end is not None else frame["day"].max()
+    if freq == "W":
+        frame["day"] = frame["day"] - pd.to_timedelta(frame["day"].dt.day_of_week, unit="D")
+        first = first - pd.Timedelta(days=first.weekday())
+        last = last - pd.Timedelta(days=last.weekday())
+    periods = pd.date_range(first, last, freq="7D" if freq == "W" else "D")
+    keys = sorted(frame["key"].unique()) or [OVERALL]
+    sums = frame.groupby(["day", "key"], sort=False)[list(AGG_COLUMNS[2:])].sum()
+    full = pd.MultiIndex.from_product([periods, keys], names=["day", "key"])
+    out = sums.reindex(full, fill_value=0).reset_index().rename(columns={"day": "period"})
+    return _finish(out, min_documents)
+
+
+def _finish(frame: pd.DataFrame, min_documents: int) -> pd.DataFrame:
+    n = frame["documents"].astype("float64")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frame["mean_hostility"] = np.where(n > 0, frame["hostility_sum"] / n, np.nan)
+        frame["hostile_share"] = np.where(n > 0, frame["hostile"] / n, np.nan)
+        frame["violent_share"] = np.where(n > 0, frame["violent"] / n, np.nan)
+    frame["low_volume"] = frame["documents"] < min_documents
+    for col in ("documents", "unscored", "hostile", "violent"):
+        frame[col] = frame[col].astype("int64")
+    return frame.sort_values(["key", "period"]).reset_index(drop=True)
+
+
+def overall(agg: pd.DataFrame) -> pd.DataFrame:
+    """Aggregates summed over every key (actor, source or language) into one key, "all"."""
+    summed = agg.groupby("day", as_index=False)[list(AGG_COLUMNS[2:])].sum()
+    summed["key"] = OVERALL
+    return summed.loc[:, list(AGG_COLUMNS)]
+
+
+def smooth(values: pd.Series, weights: pd.Series, window: int = 7) -> pd.Series:
+    """A centred rolling mean weighted by volume, so thin days count for little."""
+    num = (values.fillna(0) * weights).rolling(window, center=True, min_periods=1).sum()
+    den = weights.rolling(window, center=True, min_periods=1).sum()
+    return (num / den.where(den > 0)).astype("float64")
+
+
+def prior_norm(values: pd.Series, weeks: int = 4) -> pd.Series:
+    """The mean of the previous `weeks` values (the current one excluded)."""
+    return values.shift(1).rolling(weeks, min_periods=1).mean()
+
+
+# --- change points ------------------------------------------------------------------------------------------
+
+
+class Detector(Protocol):
+    """The estimator API every change-point detector follows."""
+
+    def fit(self, signal: np.ndarray) -> Detector: ...
+
+    def predict(self) -> list[int]: ...
+
+
+def noise_sigma(signal: np.ndarray) -> float:
+    """Robust day-to-day noise level: MAD of first differences / (0.6745 * sqrt 2)."""
+    diffs = np.diff(signal)
+    if diffs.size == 0:
+        return 0.0
+    mad = float(np.median(np.abs(diffs - np.median(diffs))))
+    return mad / 0.6745 / math.sqrt(2)
+
+
+def auto_penalty(signal: np.ndarray, scale: float = 3.0) -> float:
+    """The documented rule: penalty = scale * sigma^2 * ln(n), sigma the robust noise level (a BIC-style
+    penalty for the l2 cost, stiffened by `scale` so that day-to-day noise never opens a segment)."""
+    n = max(len(signal), 2)
+    sigma = max(noise_sigma(signal), 1e-3)
+    return scale * sigma * sigma * math.log(n)
+
+
+@dataclass
+class PeltDetector:
+    """PELT (ruptures.Pelt): exact search for the best segmentation under a per-change penalty."""
+
+    model: str = "l2"
+    min_size: int = 14
+    jump: int = 1
+    penalty: float | str = "auto"
+    penalty_scale: float = 3.0
+
+    def fit(self, signal: np.ndarray) -> PeltDetector:
+        import ruptures
+
+        self._signal = np.asarray(signal, dtype="float64")
+        self._algo = ruptures.Pelt(model=self.model, min_size=self.min_size, jump=self.jump).fit(self._signal)
+        return self
+
+    def predict(self) -> list[int]:
+        pen = auto_penalty(self._signal, self.penalty_scale) if self.penalty == "auto" else float(self.penalty)
+        return [b for b in self._algo.predict(pen=pen) if b < len(self._signal)]
+
+
+@dataclass
+class BinsegDetector:
+    """Binary segmentation (ruptures.Binseg): fast, greedy; a fixed number of changes or the same penalty."""
+
+    model: str = "l2"
+    min_size: int = 14
+    jump: int = 1
+    penalty: float | str = "auto"
+    penalty_scale: float = 3.0
+    n_bkps: int | None = None
+
+    def fit(self, signal: np.ndarray) -> BinsegDetector:
+        import ruptures
+
+        self._signal = np.asarray(signal, dtype="float64")
+        self._algo = ruptures.Binseg(model=self.model, min_size=self.min_size, jump=self.jump).fit(self._signal)
+        return self
+
+    def predict(self) -> list[int]:
+        if self.n_bkps is not None:
+            result = self._algo.predict(n_bkps=self.n_bkps)
+        else:
+            pen = auto_penalty(self._signal, self.penalty_scale) if self.penalty == "auto" else float(self.penalty)
+            result = self._algo.predict(pen=pen)
+        return [b for b in result if b < len(self._signal)]
+
+
+DETECTORS: dict[str, type[Any]] = {"pelt": PeltDetector, "binseg": BinsegDetector}
+
+
+def make_detector(name: str, **params: Any) -> Detector:
+    """A detector by name, as chosen in config; unknown names and parameters say what is valid."""
+    cls = DETECTORS.get(name)
+    if cls is None:
+        raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(sorted(DETECTORS))}")
+    valid = set(cls.__dataclass_fields__)
+    unknown = set(params) - valid
+    if unknown:
+        raise ValueError(
+            f"detector {name!r} has no parameter {sorted(unknown)[0]!r}; valid: {', '.join(sorted(valid))}"
+        )
+    detector: Detector = cls(**params)
+    return detector
+
+
+# --- regimes ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegimeRule:
+    """How a segment's kind is judged against the series' own long run: calm below, escalation above
+    median ± `k` robust standard deviations of the `window`-day rolling mean (at least `min_spread`)."""
+
+    k: float = 1.0
+    window: int = 28
+    min_spread: float = 0.03
+
+
+def signal_of(daily: pd.DataFrame) -> np.ndarray:
+    """The daily mean hostility with empty days filled in from their neighbours (for change-point search)."""
+    values = daily["mean_hostility"].astype("float64")
+    if values.notna().sum() == 0:
+        return np.zeros(len(values))
+    return values.interpolate(limit_direction="both").to_numpy()
+
+
+def detect_regimes(
+    daily: pd.DataFrame, detector: Detector, rule: RegimeRule = RegimeRule()
+) -> tuple[list[date], list[Regime]]:
+    """Change points (first day of each new segment) and the segments, each with its kind."""
+    daily = daily.sort_values("period").reset_index(drop=True)
+    if daily.empty or daily["documents"].sum() == 0:
+        return [], []
+    signal = signal_of(daily)
+    breaks = detector.fit(signal).predict() if len(signal) >= 2 else []
+    bounds = [0, *sorted(set(breaks)), len(signal)]
+    reference, spread = long_run(daily, rule)
+    regimes = []
+    for a, b in itertools.pairwise(bounds):
+        part = daily.iloc[a:b]
+        docs = int(part["documents"].sum())
+        mean = float(part["hostility_sum"].sum() / docs) if docs else float("nan")
+        regimes.append(
+            Regime(
+                start=part["period"].iloc[0].date(),
+                end=part["period"].iloc[-1].date(),
+                kind=classify(mean, reference, spread, rule.k),
+                mean_hostility=mean,
+                documents=docs,
+            )
+        )
+    return [r.start for r in regimes[1:]], regimes
+
+
+def long_run(daily: pd.DataFrame, rule: RegimeRule) -> tuple[float, float]:
+    """The series' long-run reference (median of daily means) and spread (robust sd of rolling means)."""
+    values = daily["mean_hostility"].dropna()
+    reference = float(values.median()) if not values.empty else 0.0
+    rolling = (
+        daily["hostility_sum"].rolling(rule.window, min_periods=rule.window // 2).sum()
+        / daily["documents"].rolling(rule.window, min_periods=rule.window // 2).sum().where(lambda s: s > 0)
+    ).dropna()
+    if rolling.empty:
+        return reference, rule.min_spread
+    mad = float(np.median(np.abs(rolling - rolling.median())))
+    return reference, max(1.4826 * mad, rule.min_spread)
+
+
+def classify(mean: float, reference: float, spread: float, k: float) -> str:
+    if math.isnan(mean):
+        return "normal"
+    if mean <= reference - k * spread:
+        return "calm"
+    if mean >= reference + k * spread:
+        return "escalation"
+    return "normal"
+
+
+def regimes_at(days: Sequence[date], regimes: Sequence[Regime]) -> list[str]:
+    """The regime kind of each day (for tables and charts)."""
+    out = []
+    for d in days:
+        kind = next((r.kind for r in regimes if r.start <= d <= r.end), "normal")
+        out.append(kind)
+    return out
