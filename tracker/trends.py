@@ -113,52 +113,49 @@ def auto_penalty(signal: np.ndarray, scale: float = 3.0) -> float:
 
 
 @dataclass
-class PeltDetector:
-    """PELT (ruptures.Pelt): exact search for the best segmentation under a per-change penalty."""
+class _Ruptures:
+    """The shared part: fit a ruptures search on the signal; subclasses choose the search and how to cut."""
 
     model: str = "l2"
     min_size: int = 14
     jump: int = 1
     penalty: float | str = "auto"
     penalty_scale: float = 3.0
+    search = "Pelt"
 
-    def fit(self, signal: np.ndarray) -> PeltDetector:
+    def fit(self, signal: np.ndarray) -> _Ruptures:
         import ruptures
 
         self._signal = np.asarray(signal, dtype="float64")
-        self._algo = ruptures.Pelt(model=self.model, min_size=self.min_size, jump=self.jump).fit(self._signal)
+        search = getattr(ruptures, self.search)
+        self._algo = search(model=self.model, min_size=self.min_size, jump=self.jump).fit(self._signal)
         return self
 
+    def _penalty(self) -> float:
+        return auto_penalty(self._signal, self.penalty_scale) if self.penalty == "auto" else float(self.penalty)
+
     def predict(self) -> list[int]:
-        pen = auto_penalty(self._signal, self.penalty_scale) if self.penalty == "auto" else float(self.penalty)
-        return [b for b in self._algo.predict(pen=pen) if b < len(self._signal)]
+        return [b for b in self._algo.predict(pen=self._penalty()) if b < len(self._signal)]
 
 
 @dataclass
-class BinsegDetector:
+class PeltDetector(_Ruptures):
+    """PELT (ruptures.Pelt): exact search for the best segmentation under a per-change penalty."""
+
+    search = "Pelt"
+
+
+@dataclass
+class BinsegDetector(_Ruptures):
     """Binary segmentation (ruptures.Binseg): fast, greedy; a fixed number of changes or the same penalty."""
 
-    model: str = "l2"
-    min_size: int = 14
-    jump: int = 1
-    penalty: float | str = "auto"
-    penalty_scale: float = 3.0
+    search = "Binseg"
     n_bkps: int | None = None
 
-    def fit(self, signal: np.ndarray) -> BinsegDetector:
-        import ruptures
-
-        self._signal = np.asarray(signal, dtype="float64")
-        self._algo = ruptures.Binseg(model=self.model, min_size=self.min_size, jump=self.jump).fit(self._signal)
-        return self
-
     def predict(self) -> list[int]:
-        if self.n_bkps is not None:
-            result = self._algo.predict(n_bkps=self.n_bkps)
-        else:
-            pen = auto_penalty(self._signal, self.penalty_scale) if self.penalty == "auto" else float(self.penalty)
-            result = self._algo.predict(pen=pen)
-        return [b for b in result if b < len(self._signal)]
+        if self.n_bkps is None:
+            return super().predict()
+        return [b for b in self._algo.predict(n_bkps=self.n_bkps) if b < len(self._signal)]
 
 
 DETECTORS: dict[str, type[Any]] = {"pelt": PeltDetector, "binseg": BinsegDetector}
