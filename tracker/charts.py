@@ -126,7 +126,7 @@ def _shade_regimes(ax: Any, regimes: Sequence[Regime], label: bool) -> None:
             )
 
 
-def group_events(events: Sequence[Event], start: date, end: date, min_gap: float = 0.02) -> list[Event]:
+def group_events(events: Sequence[Event], start: date, end: date, min_gap: float = 0.03) -> list[Event]:
     """Events in the period; those closer than `min_gap` of the period's length share one label."""
     span = max((end - start).days, 1)
     groups: list[list[Event]] = []
@@ -206,7 +206,7 @@ def trend_chart(
         for a in alerts:
             ax.scatter([pd.Timestamp(a)], [0.97], marker="v", s=70, color=VERMILLION, zorder=5, clip_on=False)
         if alerts:
-            ax.scatter([], [], marker="v", s=70, color=VERMILLION, label="alert opened")
+            ax.scatter([], [], marker="v", s=70 / 2.5**2, color=VERMILLION, label="alert opened")  # legend scales 2.5x
         ax.set_ylim(0, 1)
         ax.set_ylabel("Mean hostility\n(0 cooperative – 1 violent)")
         ax.grid(axis="y", color="#DDDDDD", lw=0.8)

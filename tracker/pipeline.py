@@ -239,12 +239,14 @@ def compute_trends(
     since: date | None = None,
     until: date | None = None,
     by: str | None = None,
+    versions: Sequence[str] | None = None,
 ) -> TrendsResult:
-    """Daily and weekly series (overall, and per actor/source/language with `by`), change points, regimes."""
+    """Daily and weekly series (overall, and per actor/source/language with `by`), change points, regimes.
+    Only scores of `versions` count (default: the configured models' current versions)."""
     from tracker import trends
 
     ts = settings.trends
-    versions = current_versions(settings, store)
+    versions = list(versions) if versions is not None else current_versions(settings, store)
     lo = datetime.combine(since, time.min, UTC) if since else None
     hi = datetime.combine(until + timedelta(days=1), time.min, UTC) if until else None
     agg = store.daily_aggregates(versions, by=by, since=lo, until=hi)
@@ -419,6 +421,7 @@ class DemoResult:
     ingest: IngestSummary
     score: ScoreSummary
     trends: TrendsResult
+    alerts: list[dict[str, object]]
     charts: list[Path]
     database: str
     outputs: Path
@@ -427,7 +430,8 @@ class DemoResult:
 def run_demo(
     settings: Settings, store: Store, *, now: datetime, progress: ProgressFactory = _no_progress
 ) -> DemoResult:
-    """The main job on the bundled demo data: ingest, score, trends and charts (later: alerts, report)."""
+    """The main job on the bundled demo data: ingest, score, trends, an alert backtest over the whole period
+    (the demo data are historical, so nothing is sent), and charts (later: the weekly report)."""
     summary = ingest_paths(
         store,
         [demo_corpus_path()],
@@ -439,7 +443,17 @@ def run_demo(
     scored = score(settings, store, now=now, progress=progress)
     settings.outputs_dir.mkdir(parents=True, exist_ok=True)
     result = compute_trends(settings, store, by="actor")
-    charts = make_charts(settings, result, settings.outputs_dir / "charts", made_on=now.date())
+    from tracker.alerting import backtest
+
+    alerts = backtest(settings, store, since=result.start, until=result.end, versions=result.versions)
+    opened = sorted({date.fromisoformat(a["opened_at"]) for a in alerts})
+    charts = make_charts(settings, result, settings.outputs_dir / "charts", made_on=now.date(), alerts=opened)
     return DemoResult(
-        ingest=summary, score=scored, trends=result, charts=charts, database=store.url, outputs=settings.outputs_dir
+        ingest=summary,
+        score=scored,
+        trends=result,
+        alerts=alerts,
+        charts=charts,
+        database=store.url,
+        outputs=settings.outputs_dir,
     )

@@ -1,0 +1,287 @@
+"""Alert use-cases: evaluate new days and queue messages, deliver the outbox, replay history (backtest)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tracker import trends
+from tracker.alert_messages import AlertMessage, build_message, silenced
+from tracker.alerts import Action, AlertRule, ScopeState, decide, evaluate, new_state, replay
+from tracker.config import AlertRuleSettings, Settings
+from tracker.errors import NotifyError, TrackerError
+from tracker.notifiers import Notifier
+from tracker.storage import Store
+
+log = logging.getLogger(__name__)
+COUNTERS = {"open": "opened", "repeat": "repeated", "resolve": "resolved"}
+
+
+def rule_of(r: AlertRuleSettings) -> AlertRule:
+    return AlertRule(
+        name=r.name,
+        measure=r.measure,
+        window_days=r.window_days,
+        baseline_days=r.baseline_days,
+        warmup_days=r.warmup_days,
+        min_documents=r.min_documents,
+        min_count=r.min_count,
+        z_threshold=r.z_threshold,
+        min_relative_change=r.min_relative_change,
+        severity_z=tuple(sorted(r.severity_z.items(), key=lambda kv: kv[1])),
+        bypass_pending_at=r.bypass_pending_at,
+        pending_windows=r.pending_windows,
+        resolve_z=r.resolve_z,
+        resolve_windows=r.resolve_windows,
+        cooldown_days=r.cooldown_days,
+        repeat_days=r.repeat_days,
+        scale_floor=r.scale_floor,
+    )
+
+
+def scope_series(
+    store: Store, versions: Sequence[str], by: Sequence[str], since: date | None = None, until: date | None = None
+) -> dict[str, pd.DataFrame]:
+    """Daily series per scope: "overall", and "actor:NAME" (or source:/language:) for each `by`."""
+    lo = datetime.combine(since, time.min, UTC) if since else None
+    hi = datetime.combine(until + timedelta(days=1), time.min, UTC) if until else None
+    out: dict[str, pd.DataFrame] = {}
+    agg = store.daily_aggregates(versions, since=lo, until=hi)
+    if not agg.empty:
+        out["overall"] = trends.build_series(trends.overall(agg), start=since, end=until)
+    for key_kind in by:
+        agg = store.daily_aggregates(versions, by=key_kind, since=lo, until=hi)
+        if agg.empty:
+            continue
+        series = trends.build_series(agg, start=since, end=until)
+        for key, part in series.groupby("key"):
+            out[f"{key_kind}:{key}"] = part.reset_index(drop=True)
+    return out
+
+
+def _scope_filter(scope: str) -> tuple[str | None, str | None]:
+    if scope == "overall":
+        return None, None
+    kind, _, key = scope.partition(":")
+    return kind, key
+
+
+@dataclass
+class AlertRunSummary:
+    evaluated_days: int = 0
+    opened: int = 0
+    repeated: int = 0
+    resolved: int = 0
+    silenced: int = 0
+    sent: int = 0
+    failed: int = 0
+    waiting: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_counts(self) -> dict[str, int]:
+        return {k: v for k, v in self.__dict__.items() if isinstance(v, int)}
+
+
+def update_alerts(
+    settings: Settings,
+    store: Store,
+    *,
+    now: datetime,
+    notifiers: Mapping[str, Notifier] | None = None,
+    versions: Sequence[str] | None = None,
+) -> AlertRunSummary:
+    """Evaluate every complete UTC day since the last run (the first run looks back
+    `initial_lookback_days`), store alerts and queue their messages, then deliver the outbox.
+    Re-running for the same days changes nothing and queues nothing."""
+    from tracker.pipeline import current_versions
+
+    cfg = settings.alerts
+    summary = AlertRunSummary()
+    versions = list(versions) if versions is not None else current_versions(settings, store)
+    rules = [rule_of(r) for r in cfg.rules]
+    end = now.date() - timedelta(days=1)
+    first_start = end - timedelta(days=cfg.initial_lookback_days - 1)
+    longest = max((r.baseline_days + r.window_days + r.warmup_days for r in rules), default=0)
+    states = store.load_alert_states()
+    starts = [s.last_evaluated + timedelta(days=1) for s in states.values() if s.last_evaluated] or [first_start]
+    since = min([*starts, first_start]) - timedelta(days=longest + 1)
+    series = scope_series(store, versions, cfg.by, since=since, until=end)
+    active = store.active_silences(end - timedelta(days=cfg.initial_lookback_days))
+    for scope, frame in series.items():
+        for rule in rules:
+            state = states.get(new_state(rule, scope).fingerprint) or new_state(rule, scope)
+            day = state.last_evaluated + timedelta(days=1) if state.last_evaluated else first_start
+            if day > end:
+                continue
+            while day <= end:
+                ev = evaluate(frame, day, rule, scope)
+                decision = decide(state, ev, rule)
+                summary.evaluated_days += 1
+                if decision.actions:
+                    quiet = silenced(scope, day, active)
+                    channels = [] if quiet else list(cfg.channels)
+                    summary.silenced += len(decision.actions) if quiet else 0
+                    payloads = [_message(settings, store, versions, a, rule, now).to_json() for a in decision.actions]
+                    ids = store.save_decision(decision.state, decision.actions, payloads, channels, now)
+                    state = decision.state
+                    if state.alert is not None and state.alert.id is None:
+                        state = replace(state, alert=replace(state.alert, id=ids[-1]))
+                    for a in decision.actions:
+                        counter = COUNTERS[a.kind]
+                        setattr(summary, counter, getattr(summary, counter) + 1)
+                else:
+                    state = decision.state
+                day += timedelta(days=1)
+            store.save_decision(state, [], [], [], now)
+    if notifiers is None:
+        notifiers = make_notifiers(settings)
+    deliver_outbox(store, notifiers, now, summary)
+    return summary
+
+
+def _message(
+    settings: Settings, store: Store, versions: Sequence[str], action: Action, rule: AlertRule, now: datetime
+) -> AlertMessage:
+    ev = action.evaluation
+    kind, key = _scope_filter(action.alert.scope)
+    lo = datetime.combine(ev.day - timedelta(days=rule.window_days - 1), time.min, UTC)
+    hi = datetime.combine(ev.day + timedelta(days=1), time.min, UTC)
+    statements = store.top_documents(versions, lo, hi, kind, key, limit=3) if action.kind != "resolve" else []
+    attachments = []
+    if action.kind == "open" and "email" in settings.alerts.channels and settings.alerts.email.attach_chart:
+        path = _alert_chart(settings, store, versions, action, now)
+        if path is not None:
+            attachments.append(str(path))
+    return build_message(
+        action,
+        window_days=rule.window_days,
+        baseline_days=rule.baseline_days,
+        statements=statements,
+        attachments=attachments,
+    )
+
+
+def _alert_chart(
+    settings: Settings, store: Store, versions: Sequence[str], action: Action, now: datetime
+) -> Path | None:
+    """The trend chart of the 120 days up to the alert, with the alert marked (best effort)."""
+    from tracker.pipeline import compute_trends, make_charts
+
+    day = action.evaluation.day
+    try:
+        result = compute_trends(settings, store, since=day - timedelta(days=119), until=day, versions=versions)
+        out = settings.outputs_dir / "alerts" / f"alert-{action.alert.fingerprint}-{day}"
+        paths = make_charts(settings, result, out, made_on=now.date(), alerts=[day])
+    except (TrackerError, ValueError) as exc:
+        log.warning("no chart for the alert on %s: %s", day, exc)
+        return None
+    return next((p for p in paths if p.name == "trend.png"), None)
+
+
+def deliver_outbox(
+    store: Store, notifiers: Mapping[str, Notifier], now: datetime, summary: AlertRunSummary | None = None
+) -> AlertRunSummary:
+    """Send every queued message on its channel; failures stay queued for the next run, with the error."""
+    summary = summary or AlertRunSummary()
+    for row in store.pending_outbox():
+        notifier = notifiers.get(row["channel"])
+        if notifier is None:
+            summary.waiting += 1
+            continue
+        try:
+            notifier.send(AlertMessage.from_json(row["payload"]))
+        except NotifyError as exc:
+            store.mark_failed(row["id"], str(exc))
+            summary.failed += 1
+            summary.errors.append(str(exc))
+            log.warning("alert %s not delivered by %s (will retry next run): %s", row["alert_id"], row["channel"], exc)
+            continue
+        store.mark_sent(row["id"], now)
+        summary.sent += 1
+    return summary
+
+
+def make_notifiers(settings: Settings, env: Mapping[str, str] | None = None) -> dict[str, Notifier]:
+    """The configured channels; one whose secret is missing is left out (its messages wait, with a warning)."""
+    from tracker.notifiers.email import EmailNotifier
+    from tracker.notifiers.file import FileNotifier
+    from tracker.notifiers.webhook import WebhookNotifier
+
+    env = os.environ if env is None else env
+    cfg = settings.alerts
+    out: dict[str, Notifier] = {}
+    for channel in cfg.channels:
+        if channel == "file":
+            path = cfg.file.path if cfg.file.path.is_absolute() else settings.home / cfg.file.path
+            out["file"] = FileNotifier(path)
+        elif channel == "email":
+            e = cfg.email
+            password = env.get(e.password_env) if e.password_env else None
+            if e.password_env and password is None:
+                log.warning("alerts.email.password_env names $%s, which is not set; email alerts wait", e.password_env)
+                continue
+            out["email"] = EmailNotifier(
+                host=e.host,
+                port=e.port,
+                security=e.security,
+                sender=e.sender,
+                recipients=e.recipients,
+                username=env.get(e.username_env) if e.username_env else None,
+                password=password,
+                timeout=e.timeout,
+            )
+        elif channel == "webhook":
+            url = env.get(cfg.webhook.url_env)
+            if not url:
+                log.warning(
+                    "alerts.webhook.url_env names $%s, which is not set; webhook alerts wait", cfg.webhook.url_env
+                )
+                continue
+            w = cfg.webhook
+            out["webhook"] = WebhookNotifier(url, timeout=w.timeout, retries=w.retries, backoff=w.backoff)
+    return out
+
+
+def backtest(
+    settings: Settings, store: Store, *, since: date, until: date, versions: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """Replay the rules day by day over stored scores, as if the job had run every day; sends nothing."""
+    from tracker.pipeline import current_versions
+
+    cfg = settings.alerts
+    versions = list(versions) if versions is not None else current_versions(settings, store)
+    rules = [rule_of(r) for r in cfg.rules]
+    longest = max((r.baseline_days + r.window_days + r.warmup_days for r in rules), default=0)
+    series = scope_series(store, versions, cfg.by, since=since - timedelta(days=longest + 1), until=until)
+    found: list[dict[str, Any]] = []
+    for scope, frame in series.items():
+        for rule in rules:
+            state: ScopeState = new_state(rule, scope)
+            _, actions = replay(frame, rule, scope, since, until, state)
+            opened: dict[str, dict[str, Any]] = {}
+            for a in actions:
+                if a.kind == "open":
+                    item = {
+                        "scope": scope,
+                        "rule": rule.name,
+                        "opened_at": a.alert.opened_at.isoformat(),
+                        "resolved_at": None,
+                        "severity": a.alert.severity,
+                        "peak_share": round(a.alert.peak_share, 4),
+                        "baseline_share": round(a.alert.baseline_share, 4),
+                    }
+                    opened[a.alert.fingerprint] = item
+                    found.append(item)
+                elif a.kind == "resolve" and a.alert.fingerprint in opened:
+                    item = opened.pop(a.alert.fingerprint)
+                    item["resolved_at"] = a.evaluation.day.isoformat()
+                    item["peak_share"] = round(a.alert.peak_share, 4)
+                    item["severity"] = a.alert.severity
+    return sorted(found, key=lambda x: (x["opened_at"], x["scope"], x["rule"]))
