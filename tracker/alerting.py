@@ -25,25 +25,9 @@ COUNTERS = {"open": "opened", "repeat": "repeated", "resolve": "resolved"}
 
 
 def rule_of(r: AlertRuleSettings) -> AlertRule:
-    return AlertRule(
-        name=r.name,
-        measure=r.measure,
-        window_days=r.window_days,
-        baseline_days=r.baseline_days,
-        warmup_days=r.warmup_days,
-        min_documents=r.min_documents,
-        min_count=r.min_count,
-        z_threshold=r.z_threshold,
-        min_relative_change=r.min_relative_change,
-        severity_z=tuple(sorted(r.severity_z.items(), key=lambda kv: kv[1])),
-        bypass_pending_at=r.bypass_pending_at,
-        pending_windows=r.pending_windows,
-        resolve_z=r.resolve_z,
-        resolve_windows=r.resolve_windows,
-        cooldown_days=r.cooldown_days,
-        repeat_days=r.repeat_days,
-        scale_floor=r.scale_floor,
-    )
+    """The pure rule from its validated settings (same field names; severities ordered by z)."""
+    severities = tuple(sorted(r.severity_z.items(), key=lambda kv: kv[1]))
+    return AlertRule(**{**r.model_dump(), "severity_z": severities})
 
 
 def scope_series(
