@@ -28,6 +28,7 @@ install: $(VENV)/.installed
 dev: $(VENV)/.installed-dev
 
 demo: install
+	@scripts/system-deps
 	$(BIN)/tracker --config $(CONFIG) demo
 
 test: dev

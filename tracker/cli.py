@@ -124,6 +124,9 @@ def demo(app: App) -> None:
     for path in result.charts:
         if path.suffix == ".png":
             click.echo(f"            {path.name} (+ .svg)")
+    click.echo(f"  report:   {result.report.html}")
+    click.echo(f"            {result.report.pdf}")
+    click.echo(f"            {result.report.markdown}")
     click.echo(f"  trends:   tracker --config {settings.config_path or 'config.yaml'} trends")
     if result.ingest.rejected:
         click.echo(f"  warning: {result.ingest.rejected} demo rows were rejected", err=True)
@@ -363,6 +366,35 @@ def backtest(app: App, as_json: bool, **dates: datetime | None) -> None:
             f"  {a['opened_at']} .. {end:<10}  {a['severity']:<7} {a['rule']:<14} {a['scope']}  "
             f"peak {100 * a['peak_share']:.0f}% vs baseline {100 * a['baseline_share']:.0f}%"
         )
+
+
+@cli.command()
+@click.option("--week", default=None, help="ISO week, e.g. 2023-W43 (default: the last complete week).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder (default: reports/WEEK in the tracker home's outputs).",
+)
+@pass_app
+def report(app: App, week: str | None, out: Path | None) -> None:
+    """Write the weekly report: report.md, a self-contained report.html, report.pdf, and the charts beside them."""
+    from tracker.reports import iso_week, week_start
+
+    settings = app.settings
+    now = datetime.now(UTC)
+    try:
+        monday = week_start(week) if week else pipeline.last_complete_week(now.date())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--week") from None
+    with pipeline.open_store(settings) as store:
+        files = pipeline.write_report(
+            settings, store, week=monday, out=out or settings.outputs_dir / "reports" / iso_week(monday), now=now
+        )
+    click.echo(f"weekly report {files.week}:")
+    for path in (files.markdown, files.html, files.pdf):
+        click.echo(f"  {path}")
+    click.echo(f"  charts: {', '.join(p.name for p in files.charts)}")
 
 
 def _day(value: datetime | None) -> date | None:

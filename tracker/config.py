@@ -223,6 +223,15 @@ class AlertsSettings(_Frozen):
     webhook: WebhookSettings = WebhookSettings()
 
 
+class ReportSettings(_Frozen):
+    """The weekly report."""
+
+    direction_threshold: float = Field(0.10, gt=0, lt=1)
+    statements: int = Field(5, ge=3, le=10)
+    chart_weeks: int = Field(12, ge=2, le=104)
+    demo_week: str = Field("2023-W44", pattern=r"^\d{4}-W\d{2}$")
+
+
 class Settings(_Frozen):
     """Everything the tracker reads from config.yaml, validated and resolved."""
 
@@ -232,6 +241,7 @@ class Settings(_Frozen):
     scoring: ScoringSettings = ScoringSettings()
     trends: TrendsSettings = TrendsSettings()
     alerts: AlertsSettings = AlertsSettings()
+    report: ReportSettings = ReportSettings()
     events_file: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Not from the file: where it came from, for messages.

@@ -411,6 +411,137 @@ def make_charts(
     return paths
 
 
+@dataclass(frozen=True)
+class ReportFiles:
+    week: str
+    markdown: Path
+    html: Path
+    pdf: Path
+    charts: list[Path]
+
+
+def last_complete_week(today: date) -> date:
+    """Monday of the last ISO week that has ended before `today`."""
+    return today - timedelta(days=today.weekday() + 7)
+
+
+def write_report(
+    settings: Settings, store: Store, *, week: date, out: Path, now: datetime, versions: Sequence[str] | None = None
+) -> ReportFiles:
+    """The weekly report for the ISO week starting `week` (a Monday): Markdown, self-contained HTML, PDF, and
+    the charts as PNG and SVG beside them. The same numbers feed all three."""
+    from tracker.alerting import backtest
+    from tracker.render import data_uri, render_html, render_markdown, render_pdf
+    from tracker.reports import build_weekly_report, iso_week
+
+    rs = settings.report
+    end = week + timedelta(days=6)
+    versions = list(versions) if versions is not None else current_versions(settings, store)
+    full = compute_trends(settings, store, until=end, by="actor", versions=versions)
+    if not full.start <= week <= full.end:
+        raise TrackerError(f"no documents in {iso_week(week)}; pick a week between {full.start} and {full.end}")
+    by_source = compute_trends(
+        settings, store, since=week - timedelta(days=7), until=end, by="source", versions=versions
+    )
+    stored = [
+        {
+            "rule": a.rule,
+            "scope": a.scope,
+            "severity": a.severity,
+            "opened_at": a.opened_at,
+            "resolved_at": a.resolved_at,
+            "peak_share": a.peak_share,
+            "baseline_share": a.baseline_share,
+        }
+        for a in store.list_alerts(limit=10_000)
+    ]
+    if not stored:  # no alert job has run over this history: show what the rules would have said, and say so
+        replayed = backtest(settings, store, since=week - timedelta(days=60), until=end, versions=versions)
+        stored = [
+            {
+                **a,
+                "opened_at": date.fromisoformat(a["opened_at"]),
+                "resolved_at": date.fromisoformat(a["resolved_at"]) if a["resolved_at"] else None,
+                "backtest": True,
+            }
+            for a in replayed
+        ]
+    lo = datetime.combine(week, time.min, UTC)
+    hi = datetime.combine(end + timedelta(days=1), time.min, UTC)
+    statements = store.top_documents(versions, lo, hi, None, None, limit=rs.statements)
+    unscored = store.unscored_counts()
+    report = build_weekly_report(
+        start=week,
+        weekly=full.weekly,
+        weekly_by_actor=full.weekly_by_key,
+        weekly_by_source=by_source.weekly_by_key,
+        regimes=full.regimes,
+        change_points=full.change_points,
+        alerts=stored,
+        statements=statements,
+        methodology={
+            "text": _methodology(settings, full, unscored, any(a.get("backtest") for a in stored)),
+            "threshold_pp": round(100 * rs.direction_threshold),
+            "min_weekly": settings.trends.min_weekly_documents,
+        },
+        threshold=rs.direction_threshold,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    recent = compute_trends(
+        settings, store, since=week - timedelta(weeks=rs.chart_weeks - 1), until=end, versions=versions
+    )
+    # the chart shows the regimes judged on the whole history, clipped to its weeks (a 12-week window judged
+    # against itself would call its quietest stretch "calm" whatever the long run says)
+    clipped = [
+        replace(r, start=max(r.start, recent.start), end=min(r.end, recent.end))
+        for r in full.regimes
+        if r.end >= recent.start and r.start <= recent.end
+    ]
+    recent = replace(
+        recent,
+        regimes=clipped,
+        change_points=[d for d in full.change_points if recent.start <= d <= recent.end],
+        reference=full.reference,
+        spread=full.spread,
+    )
+    opened = [a["opened_at"] for a in stored if recent.start <= a["opened_at"] <= recent.end]
+    charts = make_charts(settings, recent, out, made_on=now.date(), alerts=opened, scope="last 12 weeks")
+    trend_png = out / "trend.png"
+    report = replace(report, charts={"trend_png": trend_png.name, "trend_data_uri": data_uri(trend_png)})
+    html = render_html(report)
+    html_path = out / "report.html"
+    html_path.write_text(html, encoding="utf-8")
+    return ReportFiles(
+        week=report.week,
+        markdown=render_markdown(report, out / "report.md"),
+        html=html_path,
+        pdf=render_pdf(html, out / "report.pdf"),
+        charts=charts,
+    )
+
+
+def _methodology(settings: Settings, result: TrendsResult, unscored: dict[str, int], replayed: bool) -> str:
+    reasons = "; ".join(f"{reason}: {n:,}" for reason, n in unscored.items()) or "none"
+    alerts_note = (
+        " No alert job has run over this period, so the alerts shown are a backtest of the configured rules."
+        if replayed
+        else ""
+    )
+    synthetic = all(s.startswith("demo_") for s in result.sources) and bool(result.sources)
+    return (
+        f"Scores by {', '.join(result.versions)}: a transformer classifier gives each text five probabilities, "
+        "one per level (0 cooperative, 1 neutral, 2 critical, 3 threatening, 4 violent); the level is the most "
+        "probable one and the hostility score is the expected level divided by 4. Hostile share = documents at "
+        f"level 3 or 4. Sources covered: {len(result.sources)} ({', '.join(result.sources[:8])}"
+        f"{', ...' if len(result.sources) > 8 else ''}). Documents not scored: {reasons}. Direction: hostile share "
+        f"against the prior week and the 4-week norm, threshold {100 * settings.report.direction_threshold:.0f} "
+        "points. Regimes: PELT change points on daily mean hostility, judged against the series' long-run median "
+        f"± {settings.trends.regime_k:g} robust SD of its 28-day mean. Alerts: robust z of the daily share "
+        f"against a 28-day median/MAD baseline.{alerts_note}"
+        + (" DATA: the bundled SYNTHETIC demo corpus; no text in it was really published." if synthetic else "")
+    )
+
+
 def demo_corpus_path() -> Path:
     """The bundled synthetic demo corpus (a folder of CSV/JSONL files)."""
     return Path(str(resources.files("tracker") / "data" / "demo" / "corpus"))
@@ -423,6 +554,7 @@ class DemoResult:
     trends: TrendsResult
     alerts: list[dict[str, object]]
     charts: list[Path]
+    report: ReportFiles
     database: str
     outputs: Path
 
@@ -448,7 +580,19 @@ def run_demo(
     alerts = backtest(settings, store, since=result.start, until=result.end, versions=result.versions)
     opened = sorted({date.fromisoformat(a["opened_at"]) for a in alerts})
     charts = make_charts(settings, result, settings.outputs_dir / "charts", made_on=now.date(), alerts=opened)
+    from tracker.reports import week_start
+
+    week = settings.report.demo_week
+    report = write_report(
+        settings,
+        store,
+        week=week_start(week),
+        out=settings.outputs_dir / "reports" / week,
+        now=now,
+        versions=result.versions,
+    )
     return DemoResult(
+        report=report,
         ingest=summary,
         score=scored,
         trends=result,

@@ -1,0 +1,220 @@
+"""The weekly report: content, escaping, Arabic, the PDF as pages, the HTML in headless Chromium, and the
+exploration notebook run end to end against the demo store."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from tests.conftest import REPO, run_tracker
+from tracker.models import Regime
+from tracker.render import render_html, render_markdown, render_pdf
+from tracker.reports import WeeklyReport, build_weekly_report, direction_of, text_direction, week_start
+
+ARABIC = "المقاومة الإسلامية تعلن استهداف قاعدة الاحتلال الأمريكية بالطائرات المسيرة"
+SCRIPT = '<script>alert("x")</script><img src="http://example.org/track.png">'
+
+
+def need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must have {tool}; .ci/run installs it")
+        pytest.skip(f"{tool} not installed (apt-get install it, or run .ci/run)")
+    return path
+
+
+def test_direction_needs_a_move_against_both_the_prior_week_and_the_norm() -> None:
+    assert direction_of(0.7, 0.5, 0.5, 0.1) == "deteriorated"
+    assert direction_of(0.7, 0.65, 0.5, 0.1) == "unchanged"
+    assert direction_of(0.3, 0.5, 0.45, 0.1) == "improved"
+    assert direction_of(0.3, float("nan"), 0.45, 0.1) == "unchanged"
+    assert week_start("2023-W44") == date(2023, 10, 30)
+    with pytest.raises(ValueError, match="2023-W43"):
+        week_start("last week")
+    assert text_direction(ARABIC) == "rtl" and text_direction("Death to America") == "ltr"
+
+
+def sample_report() -> WeeklyReport:
+    import pandas as pd
+
+    weeks = pd.date_range("2023-09-04", periods=9, freq="7D")
+    shares = [0.3, 0.32, 0.28, 0.31, 0.3, 0.29, 0.33, 0.3, 0.7]
+    weekly = pd.DataFrame(
+        {
+            "period": weeks,
+            "key": "all",
+            "documents": 40,
+            "unscored": 2,
+            "hostile": 0,
+            "violent": 0,
+            "hostility_sum": 0.0,
+            "mean_hostility": 0.5,
+            "hostile_share": shares,
+            "violent_share": 0.1,
+            "low_volume": False,
+        }
+    )
+    statements = [
+        {
+            "text": SCRIPT,
+            "source": "tg",
+            "published_at": datetime(2023, 11, 1, tzinfo=UTC),
+            "actor": "A",
+            "level": 4,
+            "hostility": 0.97,
+        },
+        {
+            "text": ARABIC,
+            "source": "tg_ar",
+            "published_at": datetime(2023, 11, 2, tzinfo=UTC),
+            "actor": "كتائب حزب الله",
+            "level": 4,
+            "hostility": 0.95,
+        },
+        {
+            "text": "We warn the occupiers.",
+            "source": "wire",
+            "published_at": datetime(2023, 11, 3, tzinfo=UTC),
+            "actor": None,
+            "level": 3,
+            "hostility": 0.8,
+        },
+    ]
+    report = build_weekly_report(
+        start=date(2023, 10, 30),
+        weekly=weekly,
+        weekly_by_actor=None,
+        weekly_by_source=None,
+        regimes=[Regime(date(2023, 10, 17), date(2024, 1, 31), "escalation", 0.78, 650)],
+        change_points=[date(2023, 10, 17)],
+        alerts=[],
+        statements=statements,
+        methodology={"text": "Method <b>note</b>.", "threshold_pp": 10, "min_weekly": 10},
+    )
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    plt.imsave(buffer, np.ones((4, 4, 3)), format="png")
+    uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    from dataclasses import replace
+
+    return replace(report, charts={"trend_png": "trend.png", "trend_data_uri": uri})
+
+
+def test_report_content_and_escaping(tmp_path: Path) -> None:
+    report = sample_report()
+    assert report.direction == "deteriorated"
+    assert report.headline.startswith("Hostility rose in 2023-W44: 70% of 40 scored documents")
+    html = render_html(report)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert 'src="http://example.org' not in html  # the <img> inside the statement is text, not a request
+    assert "Method &lt;b&gt;note&lt;/b&gt;." in html
+    assert f'dir="rtl">“{ARABIC}”' in html
+    md = render_markdown(report, tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "<script>" not in md and "\\<script\\>" in md
+    assert ARABIC in md
+
+
+def test_the_pdf_renders_arabic_joined_and_escaped_text(tmp_path: Path) -> None:
+    need("pdftoppm")
+    need("pdftotext")
+    pdf = render_pdf(render_html(sample_report()), tmp_path / "report.pdf")
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert '<script>alert("x")</script>' in text  # shown as text, harmlessly
+    arabic_words = [w for w in ARABIC.split() if w in text]
+    assert len(arabic_words) >= 5, text[-600:]
+    subprocess.run(["pdftoppm", "-r", "50", "-png", str(pdf), str(tmp_path / "page")], check=True)
+    pages = sorted(tmp_path.glob("page*.png"))
+    assert 1 <= len(pages) <= 2
+    ink = (np.abs(imread(pages[0])[..., :3] - 1.0).sum(axis=-1) > 0.2).mean()
+    assert ink > 0.02
+
+
+@pytest.fixture(scope="module")
+def demo_report(demo_home: Path) -> Path:
+    out = demo_home / "report-test"
+    result = run_tracker("report", "--week", "2023-W44", "--out", str(out), home=demo_home)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_report_command_writes_the_same_numbers_in_all_three(demo_report: Path) -> None:
+    md = (demo_report / "report.md").read_text(encoding="utf-8")
+    html = (demo_report / "report.html").read_text(encoding="utf-8")
+    headline = md.split("**")[1]
+    assert headline.startswith("Hostility") and "2023-W44" in headline
+    assert headline in html
+    need("pdftotext")
+    text = subprocess.run(
+        ["pdftotext", "-raw", str(demo_report / "report.pdf"), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert " ".join(headline.split()[:6]) in " ".join(text.split())
+    for name in ("trend.png", "trend.svg", "weekly_hostile_share.png", "report.pdf"):
+        assert (demo_report / name).stat().st_size > 1000
+    assert "SYNTHETIC" in md
+
+
+def test_report_html_in_headless_chromium_loads_every_image_and_nothing_from_the_network(
+    demo_report: Path, tmp_path: Path
+) -> None:
+    chromium = need("chromium")
+    from playwright.sync_api import sync_playwright
+
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1000, "height": 1400})
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto((demo_report / "report.html").as_uri(), wait_until="load")
+        images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.src.slice(0, 22)])")
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        browser.close()
+    assert images and all(ok and width > 0 for ok, width, _ in images), images
+    assert all(src.startswith("data:image/png") for _, _, src in images)
+    outside = [u for u in requests if not u.startswith(("file://", "data:"))]
+    assert outside == []
+    shot = imread(tmp_path / "report.png")
+    assert shot.shape[0] > 1400 and (np.abs(shot[..., :3] - 1.0).sum(axis=-1) > 0.2).mean() > 0.02
+
+
+def test_the_notebook_runs_end_to_end_against_the_demo_store(demo_home: Path) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = REPO / "notebooks" / "explore.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit notebooks stripped"
+    os.environ["TRACKER_HOME"], old = str(demo_home), os.environ.get("TRACKER_HOME")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        NotebookClient(
+            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        ).execute()
+    finally:
+        if old is None:
+            os.environ.pop("TRACKER_HOME", None)
+        else:
+            os.environ["TRACKER_HOME"] = old
+    text = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "escalation" in text and "spike day:" in text and "level 4" in text

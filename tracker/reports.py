@@ -1,0 +1,206 @@
+"""PURE: the weekly report's content from values: headline and direction, key changes by actor and source,
+regime, alerts, the most hostile statements, methodology. Rendering to files is tracker.render."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+
+from tracker.models import LEVEL_NAMES, Regime
+
+
+def iso_week(day: date) -> str:
+    iso = day.isocalendar()
+    return f"{iso.year}-W{iso.week:02d}"
+
+
+def week_start(label: str) -> date:
+    """Monday of an ISO week given as YYYY-Www."""
+    try:
+        year, week = label.split("-W")
+        return date.fromisocalendar(int(year), int(week), 1)
+    except (ValueError, AttributeError):
+        raise ValueError(f"week must look like 2023-W43, got {label!r}") from None
+
+
+def text_direction(text: str) -> str:
+    """rtl when most letters are right-to-left (Arabic, Hebrew, Persian), else ltr."""
+    rtl = ltr = 0
+    for ch in text:
+        kind = unicodedata.bidirectional(ch)
+        if kind in ("R", "AL"):
+            rtl += 1
+        elif kind == "L":
+            ltr += 1
+    return "rtl" if rtl > ltr else "ltr"
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    key: str
+    documents: int
+    mean_hostility: float
+    hostile_share: float
+    prior_share: float
+    low_volume: bool
+
+    @property
+    def change(self) -> float:
+        return self.hostile_share - self.prior_share
+
+
+@dataclass(frozen=True)
+class Statement:
+    text: str
+    actor: str
+    source: str
+    day: date
+    level: int
+    hostility: float
+
+    @property
+    def level_name(self) -> str:
+        return LEVEL_NAMES[self.level]
+
+    @property
+    def direction(self) -> str:
+        return text_direction(self.text)
+
+
+@dataclass(frozen=True)
+class WeeklyReport:
+    week: str
+    start: date
+    end: date
+    direction: str
+    headline: str
+    documents: int
+    unscored: int
+    hostile_share: float
+    prior_share: float
+    norm_share: float
+    by_actor: list[KeyRow]
+    by_source: list[KeyRow]
+    regime: Regime | None
+    regime_changes: list[date]
+    alerts_opened: list[dict[str, Any]]
+    alerts_resolved: list[dict[str, Any]]
+    statements: list[Statement]
+    methodology: dict[str, Any]
+    charts: dict[str, str] = field(default_factory=dict)
+
+
+def direction_of(current: float, prior: float, norm: float, threshold: float) -> str:
+    """deteriorated when the hostile share rose by `threshold` against both the prior week and the 4-week
+    norm; improved when it fell by as much against both; unchanged otherwise (or without data)."""
+    if any(x != x for x in (current, prior, norm)):
+        return "unchanged"
+    if current - prior >= threshold and current - norm >= threshold:
+        return "deteriorated"
+    if prior - current >= threshold and norm - current >= threshold:
+        return "improved"
+    return "unchanged"
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x != x else f"{100 * x:.0f}%"
+
+
+def _rows(weekly_by_key: pd.DataFrame | None, start: date, limit: int) -> list[KeyRow]:
+    if weekly_by_key is None or weekly_by_key.empty:
+        return []
+    this = weekly_by_key[weekly_by_key["period"] == pd.Timestamp(start)].set_index("key")
+    prior = weekly_by_key[weekly_by_key["period"] == pd.Timestamp(start - timedelta(days=7))].set_index("key")
+    rows = []
+    for key, r in this.iterrows():
+        if r["documents"] == 0:
+            continue
+        p = prior["hostile_share"].get(key, float("nan")) if not prior.empty else float("nan")
+        rows.append(
+            KeyRow(
+                str(key),
+                int(r["documents"]),
+                float(r["mean_hostility"]),
+                float(r["hostile_share"]),
+                float(p),
+                bool(r["low_volume"]),
+            )
+        )
+    return sorted(rows, key=lambda k: -k.documents)[:limit]
+
+
+def build_weekly_report(
+    *,
+    start: date,
+    weekly: pd.DataFrame,
+    weekly_by_actor: pd.DataFrame | None,
+    weekly_by_source: pd.DataFrame | None,
+    regimes: Sequence[Regime],
+    change_points: Sequence[date],
+    alerts: Sequence[dict[str, Any]],
+    statements: Sequence[dict[str, Any]],
+    methodology: dict[str, Any],
+    threshold: float = 0.10,
+    norm_weeks: int = 4,
+    rows: int = 8,
+) -> WeeklyReport:
+    """Everything the weekly report says, computed from the series and records it is given."""
+    end = start + timedelta(days=6)
+    w = weekly.sort_values("period").reset_index(drop=True)
+    idx = w.index[w["period"] == pd.Timestamp(start)]
+    if len(idx) == 0:
+        raise ValueError(f"no data for the week of {start}")
+    i = int(idx[0])
+    row = w.iloc[i]
+    current = float(row["hostile_share"])
+    prior = float(w.iloc[i - 1]["hostile_share"]) if i >= 1 else float("nan")
+    norm_slice = w.iloc[max(0, i - norm_weeks) : i]["hostile_share"].dropna()
+    norm = float(norm_slice.mean()) if not norm_slice.empty else float("nan")
+    direction = direction_of(current, prior, norm, threshold)
+    n = int(row["documents"])
+    verb = {"deteriorated": "Hostility rose", "improved": "Hostility eased", "unchanged": "Hostility held steady"}
+    headline = (
+        f"{verb[direction]} in {iso_week(start)}: {_pct(current)} of {n:,} scored documents were threatening or "
+        f"violent, against {_pct(prior)} the week before and {_pct(norm)} over the previous {norm_weeks} weeks."
+    )
+    if n == 0:
+        headline = f"No scored documents in {iso_week(start)}; the direction cannot be judged."
+    regime = next((r for r in regimes if r.start <= end <= r.end), None)
+    opened = [a for a in alerts if start <= a["opened_at"] <= end]
+    resolved = [a for a in alerts if a.get("resolved_at") and start <= a["resolved_at"] <= end]
+    quoted = [
+        Statement(
+            text=str(s["text"]),
+            actor=s.get("actor") or "(not named)",
+            source=str(s["source"]),
+            day=s["published_at"].date() if hasattr(s["published_at"], "date") else s["published_at"],
+            level=int(s["level"]),
+            hostility=float(s["hostility"]),
+        )
+        for s in statements
+    ]
+    return WeeklyReport(
+        week=iso_week(start),
+        start=start,
+        end=end,
+        direction=direction,
+        headline=headline,
+        documents=n,
+        unscored=int(row["unscored"]),
+        hostile_share=current,
+        prior_share=prior,
+        norm_share=norm,
+        by_actor=_rows(weekly_by_actor, start, rows),
+        by_source=_rows(weekly_by_source, start, rows),
+        regime=regime,
+        regime_changes=[d for d in change_points if start <= d <= end],
+        alerts_opened=opened,
+        alerts_resolved=resolved,
+        statements=quoted,
+        methodology=methodology,
+    )
