@@ -397,6 +397,52 @@ def report(app: App, week: str | None, out: Path | None) -> None:
     click.echo(f"  charts: {', '.join(p.name for p in files.charts)}")
 
 
+@cli.command("run")
+@pass_app
+def run_cmd(app: App) -> None:
+    """One cycle: fetch every source, store, score, update alerts and deliver, write last week's report."""
+    from tracker.cycle import run_once
+
+    with pipeline.open_store(app.settings) as store:
+        result = run_once(app.settings, store, now=datetime.now(UTC), progress=make_progress)
+    for s in result.sources:
+        extra = f" ({s.error})" if s.error else ""
+        click.echo(
+            f"  {s.name:<24} {s.kind:<9} {s.status:<13} read {s.read:,}, added {s.added:,}, "
+            f"rejected {s.rejected:,}{extra}"
+        )
+    click.echo(
+        f"run {result.run_id}: added {result.added:,} documents, scored {result.scored:,}, alerts opened "
+        f"{result.alerts.get('opened', 0)}, sent {result.alerts.get('sent', 0)}"
+        + (f"; report {result.report}" if result.report else "")
+    )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_app
+def status(app: App, as_json: bool) -> None:
+    """The last runs with their counts and errors, the next scheduled times, and totals."""
+    with pipeline.open_store(app.settings) as store:
+        info = pipeline.status(app.settings, store)
+    if as_json:
+        click.echo(json.dumps(info, indent=1, default=str))
+        return
+    t = info["totals"]
+    click.echo(
+        f"documents {t['documents']:,}  scores {t['scores']:,}  open alerts {t['open_alerts']}  "
+        f"outbox waiting {t['outbox_waiting']}"
+    )
+    for job in info["next_runs"]:
+        click.echo(f"next {job['id']}: {job['next_run_time']}")
+    for r in info["runs"]:
+        counts = {k: v for k, v in r["counts"].items() if not isinstance(v, list | dict)}
+        click.echo(
+            f"run {r['id']} {r['kind']:<7} {r['status']:<8} {r['started_at']}  {counts}"
+            + (f"  error: {r['error']}" if r["error"] else "")
+        )
+
+
 def _day(value: datetime | None) -> date | None:
     return value.date() if value is not None else None
 

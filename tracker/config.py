@@ -12,7 +12,7 @@ import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -232,6 +232,37 @@ class ReportSettings(_Frozen):
     demo_week: str = Field("2023-W44", pattern=r"^\d{4}-W\d{2}$")
 
 
+class _SourceBase(_Frozen):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)
+    actor: str | None = None
+    language: str | None = None
+
+
+class FilesSource(_SourceBase):
+    """CSV/JSONL files matching a glob (relative to the config file)."""
+
+    kind: Literal["files"]
+    path: str
+
+
+class RssSource(_SourceBase):
+    """An RSS or Atom feed."""
+
+    kind: Literal["rss"]
+    url: str = Field(pattern=r"^https?://")
+    timeout: float = Field(20.0, gt=0)
+
+
+class TelegramSource(_SourceBase):
+    """A Telegram Desktop JSON export: result.json or the folder holding it."""
+
+    kind: Literal["telegram"]
+    path: str
+
+
+SourceSettings = Annotated[FilesSource | RssSource | TelegramSource, Field(discriminator="kind")]
+
+
 class Settings(_Frozen):
     """Everything the tracker reads from config.yaml, validated and resolved."""
 
@@ -242,6 +273,7 @@ class Settings(_Frozen):
     trends: TrendsSettings = TrendsSettings()
     alerts: AlertsSettings = AlertsSettings()
     report: ReportSettings = ReportSettings()
+    sources: tuple[SourceSettings, ...] = ()
     events_file: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Not from the file: where it came from, for messages.
@@ -348,8 +380,19 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         for lang, m in settings.scoring.models.items()
     }
     scoring = settings.scoring.model_copy(update={"models": models})
+    sources = tuple(
+        src.model_copy(update={"path": str(base / src.path)})
+        if isinstance(src, FilesSource | TelegramSource) and not Path(src.path).is_absolute()
+        else src
+        for src in settings.sources
+    )
+    names = [src.name for src in sources]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ConfigError(f"{label}: sources: the name {duplicated[0]!r} is used twice; give each source its own")
     return settings.model_copy(
         update={
+            "sources": sources,
             "scoring": scoring,
             "home": home,
             "home_from": home_from,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 LEVEL_NAMES: tuple[str, ...] = ("cooperative", "neutral", "critical", "threatening", "violent")
 
@@ -93,7 +94,7 @@ class Run:
     started_at: datetime
     finished_at: datetime | None
     status: str
-    counts: dict[str, int]
+    counts: dict[str, Any]
     error: str | None
 
 

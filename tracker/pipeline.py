@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tracker.config import Settings
 from tracker.errors import TrackerError
@@ -540,6 +540,43 @@ def _methodology(settings: Settings, result: TrendsResult, unscored: dict[str, i
         f"against a 28-day median/MAD baseline.{alerts_note}"
         + (" DATA: the bundled SYNTHETIC demo corpus; no text in it was really published." if synthetic else "")
     )
+
+
+def status(settings: Settings, store: Store, limit: int = 10) -> dict[str, Any]:
+    """Last runs, next scheduled times (from the scheduler's job store), totals."""
+    import sqlalchemy as sa
+
+    next_runs: list[dict[str, str]] = []
+    with store.engine.connect() as conn:
+        if sa.inspect(conn).has_table("apscheduler_jobs"):
+            for job_id, ts in conn.execute(
+                sa.text("SELECT id, next_run_time FROM apscheduler_jobs ORDER BY next_run_time")
+            ):
+                when = datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts else None
+                next_runs.append({"id": job_id, "next_run_time": when or "paused"})
+    runs = [
+        {
+            "id": r.id,
+            "kind": r.kind,
+            "status": r.status,
+            "started_at": r.started_at.isoformat(timespec="seconds"),
+            "finished_at": r.finished_at.isoformat(timespec="seconds") if r.finished_at else None,
+            "seconds": round((r.finished_at - r.started_at).total_seconds(), 1) if r.finished_at else None,
+            "counts": r.counts,
+            "error": r.error,
+        }
+        for r in store.recent_runs(limit)
+    ]
+    return {
+        "runs": runs,
+        "next_runs": next_runs,
+        "totals": {
+            "documents": store.count_documents(),
+            "scores": store.count_scores(),
+            "open_alerts": sum(1 for a in store.list_alerts(limit=10_000) if a.resolved_at is None),
+            "outbox_waiting": len(store.pending_outbox()),
+        },
+    }
 
 
 def demo_corpus_path() -> Path:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +135,27 @@ outbox = sa.Table(
     sa.Column("sent_at", UTCDateTime),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text),
+)
+
+source_state = sa.Table(
+    "source_state",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+    sa.Column("disabled_reason", sa.Text),
+    sa.Column("last_status", sa.String(20)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("updated_at", UTCDateTime),
+)
+
+locks = sa.Table(
+    "locks",
+    metadata,
+    sa.Column("name", sa.String(50), primary_key=True),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("acquired_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
 )
 
 scores = sa.Table(
@@ -276,10 +297,21 @@ def _m003_alerts(conn: Connection) -> None:
     conn.execute(sa.text("CREATE INDEX ix_outbox_pending ON outbox (sent_at)"))
 
 
+def _m004_sources_and_locks(conn: Connection) -> None:
+    """Per-source fetch state (ETag, Last-Modified, disabled) and named locks (one run, one scheduler).
+
+    New tables: the current definitions are this migration's; freeze a copy here before changing them."""
+    md = sa.MetaData()
+    for table in (source_state, locks):
+        table.to_metadata(md)
+    md.create_all(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial: documents, scores, runs", _m001_initial),
     Migration(2, "scoring: detected languages, unscored reasons, model registry", _m002_scoring),
     Migration(3, "alerts: alerts, alert state, silences, outbox", _m003_alerts),
+    Migration(4, "sources and locks: fetch state per source, named locks", _m004_sources_and_locks),
 )
 
 
@@ -684,6 +716,52 @@ def _alert_from(r: Any) -> Any:
     )
 
 
+class RunQueries:
+    """Locks and per-source state, mixed into Store."""
+
+    engine: Engine
+
+    def _begin(self) -> Any:  # provided by Store
+        raise NotImplementedError
+
+    def acquire_lock(self, name: str, holder: str, now: datetime, ttl: timedelta) -> str | None:
+        """Take the named lock; returns None, or who holds it. An expired lock is taken over. Works across
+        machines that share a PostgreSQL store (the primary key decides)."""
+        with self._begin() as conn:
+            row = conn.execute(sa.select(locks).where(locks.c.name == name)).mappings().first()
+            if row is not None and row["expires_at"] > now:
+                return f"{row['holder']} since {row['acquired_at']:%Y-%m-%d %H:%M:%S} UTC"
+            if row is not None:
+                conn.execute(locks.delete().where(locks.c.name == name, locks.c.holder == row["holder"]))
+            try:
+                with conn.begin_nested():
+                    conn.execute(locks.insert().values(name=name, holder=holder, acquired_at=now, expires_at=now + ttl))
+            except sa.exc.IntegrityError:
+                return "another process (it took the lock a moment ago)"
+        return None
+
+    def refresh_lock(self, name: str, holder: str, now: datetime, ttl: timedelta) -> None:
+        with self._begin() as conn:
+            conn.execute(
+                locks.update().where(locks.c.name == name, locks.c.holder == holder).values(expires_at=now + ttl)
+            )
+
+    def release_lock(self, name: str, holder: str) -> None:
+        with self._begin() as conn:
+            conn.execute(locks.delete().where(locks.c.name == name, locks.c.holder == holder))
+
+    def source_states(self) -> dict[str, dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return {r["name"]: dict(r) for r in conn.execute(sa.select(source_state)).mappings()}
+
+    def save_source_state(self, name: str, now: datetime, **values: Any) -> None:
+        row = {"name": name, "updated_at": now, **values}
+        with self._begin() as conn:
+            updated = conn.execute(source_state.update().where(source_state.c.name == name).values(**row)).rowcount
+            if not updated:
+                conn.execute(source_state.insert().values(**row))
+
+
 # --- the store ----------------------------------------------------------------------------------------------
 
 
@@ -715,7 +793,7 @@ def _engine_for(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-class Store(ScoringQueries, AlertQueries):
+class Store(ScoringQueries, AlertQueries, RunQueries):
     """Documents, scores and run records in one database; open with `Store.open(url)`."""
 
     def __init__(self, engine: Engine, url: str) -> None:
@@ -894,13 +972,15 @@ class Store(ScoringQueries, AlertQueries):
             return int(key[0])
 
     def finish_run(
-        self, run_id: int, now: datetime, status: str, counts: dict[str, int], error: str | None = None
+        self, run_id: int, now: datetime, status: str, counts: dict[str, Any], error: str | None = None
     ) -> None:
         with self._begin() as conn:
             conn.execute(
                 runs.update()
                 .where(runs.c.id == run_id)
-                .values(finished_at=now, status=status, counts=json.dumps(counts, sort_keys=True), error=error)
+                .values(
+                    finished_at=now, status=status, counts=json.dumps(counts, sort_keys=True, default=str), error=error
+                )
             )
 
     def recent_runs(self, limit: int = 10, kind: str | None = None) -> list[Run]:

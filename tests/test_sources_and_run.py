@@ -1,0 +1,229 @@
+"""Feeds from a real HTTP server on 127.0.0.1, Telegram exports, and one `tracker run` cycle with its lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from tracker.config import load_settings
+from tracker.cycle import RUN_LOCK, run_once
+from tracker.errors import TrackerError
+from tracker.storage import Store
+
+NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
+
+
+def rss(items: list[tuple[str, str, str]]) -> bytes:
+    body = "".join(
+        f"<item><guid>{guid}</guid><title>{title}</title><description>&lt;p&gt;{desc}&lt;/p&gt;</description>"
+        f"<link>https://news.example.org/{guid}</link><pubDate>Tue, 17 Oct 2023 08:00:00 +0300</pubDate></item>"
+        for guid, title, desc in items
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>{body}</channel></rss>'.encode()
+
+
+def atom(entries: list[tuple[str, str]]) -> bytes:
+    body = "".join(
+        f"<entry><id>urn:x:{i}</id><title>{t}</title><updated>2023-10-18T10:00:00Z</updated>"
+        f'<link href="https://blog.example.org/{i}"/><summary>{t} in full.</summary></entry>'
+        for i, t in entries
+    )
+    return f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>B</title>{body}</feed>'.encode()
+
+
+class Feeds(BaseHTTPRequestHandler):
+    content: ClassVar[dict[str, bytes]] = {}
+    hits: ClassVar[list[tuple[str, int]]] = []
+
+    def do_GET(self) -> None:
+        if self.path == "/gone":
+            return self._reply(410, b"")
+        body = Feeds.content.get(self.path)
+        if body is None:
+            return self._reply(404, b"")
+        etag = f'"{hash(body) & 0xFFFFFFFF:x}"'
+        if self.headers.get("If-None-Match") == etag:
+            return self._reply(304, b"")
+        return self._reply(200, body, {"ETag": etag, "Content-Type": "application/xml"})
+
+    def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        Feeds.hits.append((self.path, status))
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    Feeds.content, Feeds.hits = {}, []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Feeds)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def settings_with(tmp_path: Path, sources: str, tiny_encoder: Path, tiny_head: Path) -> Any:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"home: {tmp_path / 'home'}\n"
+        "scoring:\n  precision: fp32\n  detect_language: false\n  models:\n    en:\n"
+        f"      name: tiny\n      path: {tiny_encoder}\n      head: {tiny_head}\n"
+        f"sources:\n{sources}",
+        encoding="utf-8",
+    )
+    return load_settings(config, env={})
+
+
+def test_feeds_first_fetch_then_304_then_only_new_entries(
+    tmp_path: Path, server: str, tiny_encoder: Path, tiny_head: Path
+) -> None:
+    Feeds.content["/rss.xml"] = rss([("a1", "Rockets hit the base", "Two rockets"), ("a2", "Talks resume", "Calm")])
+    Feeds.content["/atom.xml"] = atom([("1", "Drone attack claimed")])
+    settings = settings_with(
+        tmp_path,
+        f"  - {{name: wire, kind: rss, url: '{server}/rss.xml', language: en, actor: KH}}\n"
+        f"  - {{name: blog, kind: rss, url: '{server}/atom.xml', language: en}}\n",
+        tiny_encoder,
+        tiny_head,
+    )
+    store = Store.open(settings.database_url)
+    first = run_once(settings, store, now=NOW)
+    assert [(s.name, s.status, s.added) for s in first.sources] == [("wire", "ok", 2), ("blog", "ok", 1)]
+    doc = next(d for d in store.iter_documents() if d.external_id == "a1")
+    assert doc.text == "Rockets hit the base. Two rockets" and doc.actor == "KH" and doc.source == "wire"
+    assert doc.published_at == datetime(2023, 10, 17, 5, 0, tzinfo=UTC) and doc.url.endswith("/a1")
+    assert first.scored == 3
+
+    second = run_once(settings, store, now=NOW + timedelta(hours=1))
+    assert [s.status for s in second.sources] == ["not_modified", "not_modified"]
+    assert second.added == 0 and not second.model_loaded
+    assert ("/rss.xml", 304) in Feeds.hits
+
+    Feeds.content["/rss.xml"] = rss([("a1", "Rockets hit the base", "Two rockets"), ("a3", "New threat", "Warned")])
+    third = run_once(settings, store, now=NOW + timedelta(hours=2))
+    assert [(s.name, s.added) for s in third.sources] == [("wire", 1), ("blog", 0)]
+    assert store.count_documents() == 4
+    store.close()
+
+
+def test_a_malformed_feed_and_a_dead_url_are_reported_while_a_good_feed_is_stored(
+    tmp_path: Path, server: str, tiny_encoder: Path, tiny_head: Path
+) -> None:
+    Feeds.content["/good.xml"] = rss([("g1", "Ceasefire holds", "Calm returns")])
+    Feeds.content["/bad.xml"] = b"<html><body>this is not a feed</html"
+    settings = settings_with(
+        tmp_path,
+        f"  - {{name: bad, kind: rss, url: '{server}/bad.xml', language: en}}\n"
+        "  - {name: dead, kind: rss, url: 'http://127.0.0.1:9/none.xml', language: en, timeout: 2}\n"
+        f"  - {{name: gone, kind: rss, url: '{server}/gone', language: en}}\n"
+        f"  - {{name: good, kind: rss, url: '{server}/good.xml', language: en}}\n",
+        tiny_encoder,
+        tiny_head,
+    )
+    store = Store.open(settings.database_url)
+    result = run_once(settings, store, now=NOW)
+    by_name = {s.name: s for s in result.sources}
+    assert by_name["good"].status == "ok" and by_name["good"].added == 1
+    assert by_name["bad"].status == "error" and "not a valid RSS/Atom feed" in (by_name["bad"].error or "")
+    assert by_name["dead"].status == "error" and "unreachable" in (by_name["dead"].error or "")
+    assert by_name["gone"].status == "disabled"
+    run = store.recent_runs(1, kind="run")[0]
+    assert run.status == "partial" and "bad:" in (run.error or "") and "dead:" in (run.error or "")
+    again = run_once(settings, store, now=NOW + timedelta(hours=1))
+    assert {s.name: s.status for s in again.sources}["gone"] == "disabled"
+    assert ("/gone", 410) in Feeds.hits and Feeds.hits.count(("/gone", 410)) == 1  # not fetched again
+    store.close()
+
+
+def test_a_telegram_export_with_mixed_text_forms_service_messages_and_arabic(
+    tmp_path: Path, tiny_encoder: Path, tiny_head: Path
+) -> None:
+    export = {
+        "name": "Resistance channel",
+        "type": "public_channel",
+        "id": 1234567,
+        "messages": [
+            {"id": 1, "type": "service", "date": "2023-10-17T08:00:00", "action": "create_channel", "text": ""},
+            {
+                "id": 2,
+                "type": "message",
+                "date": "2023-10-17T09:00:00",
+                "date_unixtime": "1697522400",
+                "text": "Our fighters targeted the base.",
+            },
+            {
+                "id": 3,
+                "type": "message",
+                "date": "2023-10-17T10:00:00",
+                "date_unixtime": "1697526000",
+                "text": ["Statement: ", {"type": "bold", "text": "death to the occupiers"}, " #resistance"],
+            },
+            {
+                "id": 4,
+                "type": "message",
+                "date": "2023-10-17T11:00:00",
+                "date_unixtime": "1697529600",
+                "text": "المقاومة الإسلامية تعلن استهداف القاعدة",
+            },
+            {
+                "id": 5,
+                "type": "message",
+                "date": "2023-10-17T12:00:00",
+                "date_unixtime": "1697533200",
+                "text": "",
+                "photo": "photos/1.jpg",
+            },
+        ],
+    }
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "result.json").write_text(json.dumps(export, ensure_ascii=False), encoding="utf-8")
+    settings = settings_with(
+        tmp_path, f"  - {{name: tg, kind: telegram, path: '{folder}', actor: IRI}}\n", tiny_encoder, tiny_head
+    )
+    store = Store.open(settings.database_url)
+    result = run_once(settings, store, now=NOW)
+    assert [(s.status, s.read, s.added, s.rejected) for s in result.sources] == [("ok", 3, 3, 0)]
+    docs = {d.external_id: d for d in store.iter_documents()}
+    assert docs["3"].text == "Statement: death to the occupiers #resistance"
+    assert docs["2"].published_at == datetime(2023, 10, 17, 6, 0, tzinfo=UTC)
+    assert docs["4"].text == "المقاومة الإسلامية تعلن استهداف القاعدة" and docs["4"].actor == "IRI"
+    assert docs["2"].url == "https://t.me/c/1234567/2"
+    assert run_once(settings, store, now=NOW + timedelta(hours=1)).added == 0
+    store.close()
+
+
+def test_a_second_run_is_refused_while_one_holds_the_lock(tmp_path: Path, tiny_encoder: Path, tiny_head: Path) -> None:
+    settings = settings_with(tmp_path, "  []\n", tiny_encoder, tiny_head)
+    store = Store.open(settings.database_url)
+    assert store.acquire_lock(RUN_LOCK, "other-host:4242", NOW, timedelta(hours=2)) is None
+    with pytest.raises(TrackerError, match=r"another tracker run is in progress .other-host:4242"):
+        run_once(settings, store, now=NOW)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cli = subprocess.run(
+        [sys.executable, "-m", "tracker", "--config", str(tmp_path / "config.yaml"), "run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert cli.returncode == 1 and "another tracker run is in progress" in cli.stderr and "Traceback" not in cli.stderr
+    assert run_once(settings, store, now=NOW + timedelta(hours=3)).run_id > 0  # an expired lock is taken over
+    store.close()

@@ -1,0 +1,100 @@
+"""RSS and Atom feeds: `fetch_feed` (httpx: timeouts, a User-Agent, redirects, conditional GET with the stored
+ETag / Last-Modified) is I/O; `parse_feed` (feedparser) is pure."""
+
+from __future__ import annotations
+
+import calendar
+import html
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from tracker.errors import SourceError
+
+USER_AGENT = "tracker/0.1 (+https://github.com/; hostility trend monitor)"
+_TAGS = re.compile(r"<[^>]+>")
+
+
+@dataclass(frozen=True)
+class FeedResponse:
+    status: int  # 200, 304 (not modified) or 410 (gone)
+    content: bytes
+    etag: str | None
+    last_modified: str | None
+
+
+def fetch_feed(
+    url: str,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    timeout: float = 20.0,
+    transport: httpx.BaseTransport | None = None,
+) -> FeedResponse:
+    """GET the feed; 304 and 410 are answers, other failures raise SourceError with the reason."""
+    headers = {
+        "User-Agent": USER_AGENT,
+        "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5",
+    }
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=True, transport=transport) as client:
+            response = client.get(url, headers=headers)
+    except httpx.HTTPError as exc:
+        raise SourceError(f"{url}: unreachable ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+    if response.status_code in (304, 410):
+        return FeedResponse(response.status_code, b"", etag, last_modified)
+    if response.status_code >= 400:
+        raise SourceError(f"{url}: HTTP {response.status_code}")
+    return FeedResponse(
+        response.status_code,
+        response.content,
+        response.headers.get("ETag"),
+        response.headers.get("Last-Modified"),
+    )
+
+
+def _text(value: str) -> str:
+    return " ".join(html.unescape(_TAGS.sub(" ", value or "")).split())
+
+
+def _when(entry: Any) -> datetime | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        parsed = entry.get(key)
+        if parsed:
+            return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
+    return None
+
+
+def parse_feed(content: bytes, url: str) -> list[dict[str, Any]]:
+    """Rows for parse_row: id (entry id, else link), text (title + summary, tags stripped), published_at, url.
+    A document that is not a feed raises SourceError."""
+    import feedparser
+
+    feed = feedparser.parse(content)
+    if feed.bozo and not feed.entries:
+        reason = getattr(feed.get("bozo_exception"), "getMessage", lambda: str(feed.get("bozo_exception")))()
+        raise SourceError(f"{url}: not a valid RSS/Atom feed ({reason})".splitlines()[0])
+    rows = []
+    for entry in feed.entries:
+        title = _text(entry.get("title", ""))
+        summary = _text(entry.get("summary", "") or entry.get("description", ""))
+        text = title if not summary or summary.startswith(title) else f"{title}. {summary}" if title else summary
+        if summary.startswith(title) and summary:
+            text = summary
+        when = _when(entry)
+        rows.append(
+            {
+                "id": entry.get("id") or entry.get("link") or None,
+                "text": text,
+                "published_at": when.isoformat() if when else None,
+                "url": entry.get("link"),
+            }
+        )
+    return rows
