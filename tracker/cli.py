@@ -419,6 +419,15 @@ def run_cmd(app: App) -> None:
 
 
 @cli.command()
+@pass_app
+def schedule(app: App) -> None:
+    """Run the scheduler in the foreground (jobs from config, UTC); SIGTERM or Ctrl-C stops it cleanly."""
+    from tracker.scheduler import run_scheduler
+
+    run_scheduler(app.settings, app.config or os.environ.get("TRACKER_CONFIG"))
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_app
 def status(app: App, as_json: bool) -> None:

@@ -263,6 +263,29 @@ class TelegramSource(_SourceBase):
 SourceSettings = Annotated[FilesSource | RssSource | TelegramSource, Field(discriminator="kind")]
 
 
+class JobSettings(_Frozen):
+    """When a job runs: a cron expression (UTC) or a fixed interval in seconds, exactly one of them."""
+
+    cron: str | None = None
+    interval_seconds: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _one(self) -> JobSettings:
+        if (self.cron is None) == (self.interval_seconds is None):
+            raise ValueError("give either cron (e.g. '0 6 * * mon') or interval_seconds, not both")
+        if self.cron is not None and len(self.cron.split()) != 5:
+            raise ValueError("cron must have 5 fields: minute hour day month day-of-week")
+        return self
+
+
+class ScheduleSettings(_Frozen):
+    """`tracker schedule`: a cycle every hour and the weekly report on Monday 06:00 UTC by default."""
+
+    cycle: JobSettings = JobSettings(interval_seconds=3600)
+    report: JobSettings = JobSettings(cron="0 6 * * mon")
+    misfire_grace_seconds: int = Field(900, ge=1)
+
+
 class Settings(_Frozen):
     """Everything the tracker reads from config.yaml, validated and resolved."""
 
@@ -274,6 +297,7 @@ class Settings(_Frozen):
     alerts: AlertsSettings = AlertsSettings()
     report: ReportSettings = ReportSettings()
     sources: tuple[SourceSettings, ...] = ()
+    schedule: ScheduleSettings = ScheduleSettings()
     events_file: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Not from the file: where it came from, for messages.
