@@ -108,8 +108,9 @@ def demo(app: App) -> None:
     now = datetime.now(UTC)
     with pipeline.open_store(settings) as store:
         result = pipeline.run_demo(settings, store, now=now, progress=make_progress)
-        _print_summary(result.ingest, store.count_documents())
-        _print_score_summary(result.score)
+        total = store.count_documents()
+    _print_cycle(result.cycle)
+    click.echo(f"store holds {total:,} documents")
     click.echo("")
     click.echo(
         "regimes: " + "; ".join(f"{r.kind} {r.start}..{r.end} ({r.mean_hostility:.2f})" for r in result.trends.regimes)
@@ -128,8 +129,9 @@ def demo(app: App) -> None:
     click.echo(f"            {result.report.pdf}")
     click.echo(f"            {result.report.markdown}")
     click.echo(f"  trends:   tracker --config {settings.config_path or 'config.yaml'} trends")
-    if result.ingest.rejected:
-        click.echo(f"  warning: {result.ingest.rejected} demo rows were rejected", err=True)
+    rejected = sum(src.rejected for src in result.cycle.sources)
+    if rejected:
+        click.echo(f"  warning: {rejected} demo rows were rejected", err=True)
 
 
 @cli.command()
@@ -405,6 +407,10 @@ def run_cmd(app: App) -> None:
 
     with pipeline.open_store(app.settings) as store:
         result = run_once(app.settings, store, now=datetime.now(UTC), progress=make_progress)
+    _print_cycle(result)
+
+
+def _print_cycle(result: Any) -> None:
     for s in result.sources:
         extra = f" ({s.error})" if s.error else ""
         click.echo(

@@ -436,6 +436,10 @@ def write_report(
 
     rs = settings.report
     end = week + timedelta(days=6)
+    lo = datetime.combine(week, time.min, UTC)
+    hi = datetime.combine(end + timedelta(days=1), time.min, UTC)
+    if store.count_documents(since=lo, until=hi) == 0:  # cheap check before the full-history trends
+        raise TrackerError(f"no documents in {iso_week(week)}; nothing to report")
     versions = list(versions) if versions is not None else current_versions(settings, store)
     full = compute_trends(settings, store, until=end, by="actor", versions=versions)
     if not full.start <= week <= full.end:
@@ -466,8 +470,6 @@ def write_report(
             }
             for a in replayed
         ]
-    lo = datetime.combine(week, time.min, UTC)
-    hi = datetime.combine(end + timedelta(days=1), time.min, UTC)
     statements = store.top_documents(versions, lo, hi, None, None, limit=rs.statements)
     unscored = store.unscored_counts()
     report = build_weekly_report(
@@ -586,8 +588,7 @@ def demo_corpus_path() -> Path:
 
 @dataclass(frozen=True)
 class DemoResult:
-    ingest: IngestSummary
-    score: ScoreSummary
+    cycle: Any
     trends: TrendsResult
     alerts: list[dict[str, object]]
     charts: list[Path]
@@ -599,17 +600,23 @@ class DemoResult:
 def run_demo(
     settings: Settings, store: Store, *, now: datetime, progress: ProgressFactory = _no_progress
 ) -> DemoResult:
-    """The main job on the bundled demo data: ingest, score, trends, an alert backtest over the whole period
-    (the demo data are historical, so nothing is sent), and charts (later: the weekly report)."""
-    summary = ingest_paths(
-        store,
-        [demo_corpus_path()],
-        row_options(settings),
-        now=now,
-        batch_size=settings.ingest.batch_size,
-        progress=progress,
-    )
-    scored = score(settings, store, now=now, progress=progress)
+    """The main job on the demo data: one `tracker run` cycle over the configured file sources (the bundled
+    corpus when none are configured), then trends, an alert backtest over the whole period (the demo data are
+    historical, so nothing is sent), charts, and the weekly report for a week in the October 2023 wave."""
+    from tracker.config import FilesSource
+    from tracker.cycle import run_once
+
+    if not settings.sources:
+        corpus = demo_corpus_path()
+        settings = settings.model_copy(
+            update={
+                "sources": (
+                    FilesSource(name="demo_statements", kind="files", path=str(corpus / "*.csv")),
+                    FilesSource(name="demo_news", kind="files", path=str(corpus / "*.jsonl")),
+                )
+            }
+        )
+    cycle = run_once(settings, store, now=now, progress=progress)
     settings.outputs_dir.mkdir(parents=True, exist_ok=True)
     result = compute_trends(settings, store, by="actor")
     from tracker.alerting import backtest
@@ -630,8 +637,7 @@ def run_demo(
     )
     return DemoResult(
         report=report,
-        ingest=summary,
-        score=scored,
+        cycle=cycle,
         trends=result,
         alerts=alerts,
         charts=charts,

@@ -890,10 +890,16 @@ class Store(ScoringQueries, AlertQueries, RunQueries):
 
         return sqlite_insert(table).on_conflict_do_nothing()
 
-    def count_documents(self, source: str | None = None) -> int:
+    def count_documents(
+        self, source: str | None = None, since: datetime | None = None, until: datetime | None = None
+    ) -> int:
         query = sa.select(sa.func.count()).select_from(documents)
         if source is not None:
             query = query.where(documents.c.source == source)
+        if since is not None:
+            query = query.where(documents.c.published_at >= since)
+        if until is not None:
+            query = query.where(documents.c.published_at < until)
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
