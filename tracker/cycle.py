@@ -17,6 +17,7 @@ from tracker import pipeline
 from tracker.config import FilesSource, RssSource, Settings, TelegramSource
 from tracker.errors import SourceError, TrackerError
 from tracker.models import Document, RowError
+from tracker.progress import no_progress
 from tracker.sources.rows import RowOptions, parse_row
 from tracker.storage import Store
 
@@ -76,7 +77,7 @@ def run_once(settings: Settings, store: Store, *, now: datetime, progress: Any =
     try:
         for source in settings.sources:
             result.sources.append(fetch_source(settings, store, source, now))
-        summary = pipeline.score(settings, store, now=now, progress=progress or pipeline._no_progress)
+        summary = pipeline.score(settings, store, now=now, progress=progress or no_progress)
         result.scored = summary.scored + summary.reused
         result.model_loaded = bool(summary.texts)
         from tracker.alerting import update_alerts

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from tracker.config import Settings
 from tracker.errors import TrackerError
 from tracker.models import Document, IngestSummary, Regime, RowError
-from tracker.progress import NullProgress, Progress
+from tracker.progress import ProgressFactory, no_progress
 from tracker.scoring.base import Scorer
 from tracker.scoring.service import ScoreSummary, score_store
 from tracker.sources.files import list_files, read_rows
@@ -27,12 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ProgressFactory = Callable[[str, int | None, str], Progress]
 MAX_KEPT_ERRORS = 1000
 
-
-def _no_progress(desc: str, total: int | None, unit: str) -> Progress:
-    return NullProgress()
 
 
 def open_store(settings: Settings) -> Store:
@@ -59,7 +55,7 @@ def ingest_paths(
     *,
     now: datetime,
     batch_size: int = 1000,
-    progress: ProgressFactory = _no_progress,
+    progress: ProgressFactory = no_progress,
     on_error: Callable[[RowError], None] | None = None,
 ) -> IngestSummary:
     """Read CSV/JSONL files or folders into the store in batches; bad rows are reported and skipped.
@@ -136,7 +132,7 @@ def score(
     *,
     now: datetime,
     rescore: bool = False,
-    progress: ProgressFactory = _no_progress,
+    progress: ProgressFactory = no_progress,
     scorers: Mapping[str, Scorer] | None = None,
 ) -> ScoreSummary:
     """Detect missing languages, then score unscored documents with the model for their language."""
@@ -598,7 +594,7 @@ class DemoResult:
 
 
 def run_demo(
-    settings: Settings, store: Store, *, now: datetime, progress: ProgressFactory = _no_progress
+    settings: Settings, store: Store, *, now: datetime, progress: ProgressFactory = no_progress
 ) -> DemoResult:
     """The main job on the demo data: one `tracker run` cycle over the configured file sources (the bundled
     corpus when none are configured), then trends, an alert backtest over the whole period (the demo data are

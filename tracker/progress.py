@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 log = logging.getLogger("tracker.progress")
@@ -21,6 +22,15 @@ class NullProgress:
 
     def close(self) -> None:
         pass
+
+
+ProgressFactory = Callable[[str, int | None, str], Progress]
+"""Makes a progress reporter from (description, total or None, unit)."""
+
+
+def no_progress(desc: str, total: int | None, unit: str) -> Progress:
+    """The default for library calls: report nothing (the CLI passes make_progress)."""
+    return NullProgress()
 
 
 class LogProgress:

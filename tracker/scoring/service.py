@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from tracker.models import Score
-from tracker.progress import NullProgress, Progress
+from tracker.progress import ProgressFactory, no_progress
 from tracker.scoring.base import Scorer, score_texts
 from tracker.storage import Store
 
 log = logging.getLogger(__name__)
 
-ProgressFactory = Callable[[str, int | None, str], Progress]
 Detect = Callable[[Sequence[str]], list[str | None]]
 
 
@@ -46,9 +45,6 @@ class ScoreSummary:
         }
 
 
-def _no_progress(desc: str, total: int | None, unit: str) -> Progress:
-    return NullProgress()
-
 
 def detect_languages(store: Store, detect: Detect, chunk_size: int = 2000) -> int:
     """Fill in the language of documents that came without one; returns how many were set."""
@@ -69,7 +65,7 @@ def score_store(
     rescore: bool = False,
     chunk_size: int = 1024,
     detect: Detect | None = None,
-    progress: ProgressFactory = _no_progress,
+    progress: ProgressFactory = no_progress,
 ) -> ScoreSummary:
     """Score every document not yet scored (with `rescore`: not yet scored by the current model version)."""
     summary = ScoreSummary()
