@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 MAX_KEPT_ERRORS = 1000
 
 
-
 def open_store(settings: Settings) -> Store:
     """Open the configured store (SQLite in the tracker home unless store.url says otherwise)."""
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -208,6 +207,31 @@ class TrendsResult:
     reference: float
     spread: float
 
+    @property
+    def synthetic(self) -> bool:
+        """Every source is one of the bundled demo's (so charts and reports must say the data are invented)."""
+        return bool(self.sources) and all(s.startswith("demo_") for s in self.sources)
+
+    def window(self, start: date, sources: list[str]) -> TrendsResult:
+        """The same result from `start` on: series sliced, regimes clipped, the long run kept (a window judged
+        against itself would call its quietest stretch "calm" whatever the long run says)."""
+        import pandas as pd
+
+        first = max(start, self.start)
+        cut = pd.Timestamp(first)
+        return replace(
+            self,
+            start=first,
+            daily=self.daily[self.daily["period"] >= cut].reset_index(drop=True),
+            weekly=self.weekly[self.weekly["period"] >= cut].reset_index(drop=True),
+            by=None,
+            daily_by_key=None,
+            weekly_by_key=None,
+            change_points=[d for d in self.change_points if d >= first],
+            regimes=[replace(r, start=max(r.start, first)) for r in self.regimes if r.end >= first],
+            sources=sources,
+        )
+
 
 def current_versions(settings: Settings, store: Store) -> list[str]:
     """The versions of the configured models (what trends count); a model whose files are not here falls back
@@ -371,7 +395,6 @@ def make_charts(
     from tracker.events import load_events
     from tracker.render import render_figure
 
-    synthetic = bool(result.sources) and all(s.startswith("demo_") for s in result.sources)
     meta = charts.ChartMeta(
         start=result.start,
         end=result.end,
@@ -380,7 +403,7 @@ def make_charts(
         unscored=int(result.daily["unscored"].sum()),
         models=result.versions,
         made_on=made_on,
-        data_note="SYNTHETIC demo data" if synthetic else "",
+        data_note="SYNTHETIC demo data" if result.synthetic else "",
         scope=scope,
         smoothing_days=settings.trends.smoothing_days,
     )
@@ -485,23 +508,8 @@ def write_report(
         threshold=rs.direction_threshold,
     )
     out.mkdir(parents=True, exist_ok=True)
-    recent = compute_trends(
-        settings, store, since=week - timedelta(weeks=rs.chart_weeks - 1), until=end, versions=versions
-    )
-    # the chart shows the regimes judged on the whole history, clipped to its weeks (a 12-week window judged
-    # against itself would call its quietest stretch "calm" whatever the long run says)
-    clipped = [
-        replace(r, start=max(r.start, recent.start), end=min(r.end, recent.end))
-        for r in full.regimes
-        if r.end >= recent.start and r.start <= recent.end
-    ]
-    recent = replace(
-        recent,
-        regimes=clipped,
-        change_points=[d for d in full.change_points if recent.start <= d <= recent.end],
-        reference=full.reference,
-        spread=full.spread,
-    )
+    chart_start = week - timedelta(weeks=rs.chart_weeks - 1)
+    recent = full.window(chart_start, store.source_names(datetime.combine(chart_start, time.min, UTC), hi))
     opened = [a["opened_at"] for a in stored if recent.start <= a["opened_at"] <= recent.end]
     charts = make_charts(settings, recent, out, made_on=now.date(), alerts=opened, scope="last 12 weeks")
     trend_png = out / "trend.png"
@@ -525,7 +533,6 @@ def _methodology(settings: Settings, result: TrendsResult, unscored: dict[str, i
         if replayed
         else ""
     )
-    synthetic = all(s.startswith("demo_") for s in result.sources) and bool(result.sources)
     return (
         f"Scores by {', '.join(result.versions)}: a transformer classifier gives each text five probabilities, "
         "one per level (0 cooperative, 1 neutral, 2 critical, 3 threatening, 4 violent); the level is the most "
@@ -536,7 +543,7 @@ def _methodology(settings: Settings, result: TrendsResult, unscored: dict[str, i
         "points. Regimes: PELT change points on daily mean hostility, judged against the series' long-run median "
         f"± {settings.trends.regime_k:g} robust SD of its 28-day mean. Alerts: robust z of the daily share "
         f"against a 28-day median/MAD baseline.{alerts_note}"
-        + (" DATA: the bundled SYNTHETIC demo corpus; no text in it was really published." if synthetic else "")
+        + (" DATA: the bundled SYNTHETIC demo corpus; no text in it was really published." if result.synthetic else "")
     )
 
 
@@ -593,9 +600,7 @@ class DemoResult:
     outputs: Path
 
 
-def run_demo(
-    settings: Settings, store: Store, *, now: datetime, progress: ProgressFactory = no_progress
-) -> DemoResult:
+def run_demo(settings: Settings, store: Store, *, now: datetime, progress: ProgressFactory = no_progress) -> DemoResult:
     """The main job on the demo data: one `tracker run` cycle over the configured file sources (the bundled
     corpus when none are configured), then trends, an alert backtest over the whole period (the demo data are
     historical, so nothing is sent), charts, and the weekly report for a week in the October 2023 wave."""

@@ -45,7 +45,6 @@ class ScoreSummary:
         }
 
 
-
 def detect_languages(store: Store, detect: Detect, chunk_size: int = 2000) -> int:
     """Fill in the language of documents that came without one; returns how many were set."""
     done = 0
