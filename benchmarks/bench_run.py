@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def run() -> list[dict[str, str]]:
     from tracker.config import load_settings
-    from tracker.pipeline import current_versions
+    from tracker.pipeline.score import current_versions
     from tracker.storage import Store
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,7 +61,7 @@ def run() -> list[dict[str, str]]:
                 sys.executable,
                 "-c",
                 "import sys; from datetime import UTC, datetime; from tracker.config import load_settings; "
-                "from tracker.pipeline import open_store; from tracker.cycle import run_once; "
+                "from tracker.pipeline import open_store; from tracker.pipeline.run import run_once; "
                 f"s = load_settings({str(config)!r}); st = open_store(s); r = run_once(s, st, now=datetime.now(UTC)); "
                 "print(r.scored, 'torch' in sys.modules)",
             ],

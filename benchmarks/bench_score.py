@@ -21,8 +21,8 @@ from typing import Any
 
 from tracker.config import load_settings
 from tracker.models import Document, document_id, text_hash
-from tracker.scoring.service import score_store
-from tracker.scoring.usecases import make_scorers, seed_dir
+from tracker.pipeline.score import make_scorers, score_store
+from tracker.pipeline.train import seed_dir
 from tracker.storage import Store
 
 N_STATEMENTS, N_PARAGRAPHS = 1400, 600

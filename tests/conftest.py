@@ -1,14 +1,19 @@
 """Shared fixtures. The storage contract runs against SQLite and a real PostgreSQL server on 127.0.0.1.
 
-PostgreSQL: `.ci/run` starts one (scripts/pg-test-server) and exports TRACKER_TEST_PG_URL. Outside CI the
-PostgreSQL cases are skipped, with the reason shown, when no server answers; in CI they fail instead.
+PostgreSQL: with TRACKER_TEST_PG_URL set, that server is used. Otherwise the session starts a throwaway server
+of its own from Debian's postgresql package (`make test` installs it as root): initdb into a temporary folder, a
+free port on 127.0.0.1, stopped and deleted at the end. Where the package is missing the PostgreSQL cases are
+skipped with the reason (in CI they fail instead).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,43 +22,88 @@ import pytest
 import sqlalchemy as sa
 
 from tracker.storage import Store
+from tracker.urls import sqlalchemy_url
 
-DEFAULT_PG_URL = "postgresql://tracker:tracker@127.0.0.1:5432/tracker_test"
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _pg_admin_url() -> str:
-    return os.environ.get("TRACKER_TEST_PG_URL", DEFAULT_PG_URL)
+def _pg_bin() -> Path | None:
+    """The newest Debian PostgreSQL server binaries, if installed."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3].split(".")[0]))
+    return found[-1].parent if found else None
 
 
-def _sa_url(url: str) -> str:
-    return "postgresql+psycopg://" + url.split("://", 1)[1]
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _throwaway_postgres(bindir: Path) -> Iterator[str]:
+    """initdb + pg_ctl start on 127.0.0.1 as an unprivileged user (PostgreSQL refuses to run as root)."""
+    folder = Path(tempfile.mkdtemp(prefix="tracker-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        as_user = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(folder, "postgres")
+    data, port = folder / "data", _free_port()
+
+    def run(*cmd: str) -> None:
+        subprocess.run([*as_user, *cmd], check=True, capture_output=True, timeout=120)
+
+    try:
+        run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "tracker", "--no-sync")
+        run(
+            str(bindir / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w", "start",
+            "-o", f"-h 127.0.0.1 -p {port} -k {folder} -c fsync=off -c full_page_writes=off",
+        )  # fmt: skip
+        run(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "tracker", "tracker_test")
+        yield f"postgresql://tracker@127.0.0.1:{port}/tracker_test"
+    finally:
+        if (data / "postmaster.pid").exists():
+            subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run the PostgreSQL contract tests: {reason}")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
-def pg_engine() -> Iterator[sa.Engine]:
-    url = _pg_admin_url()
-    engine = sa.create_engine(_sa_url(url), connect_args={"connect_timeout": 3})
+def pg_admin_url() -> Iterator[str]:
+    """A PostgreSQL server for the session: TRACKER_TEST_PG_URL, else a throwaway one started here."""
+    if os.environ.get("TRACKER_TEST_PG_URL"):
+        yield os.environ["TRACKER_TEST_PG_URL"]
+        return
+    bindir = _pg_bin()
+    if bindir is None:
+        _unavailable("no PostgreSQL server binaries (Debian package postgresql); `make test` as root installs them")
+    assert bindir is not None
+    yield from _throwaway_postgres(bindir)
+
+
+@pytest.fixture(scope="session")
+def pg_engine(pg_admin_url: str) -> Iterator[sa.Engine]:
+    engine = sa.create_engine(sqlalchemy_url(pg_admin_url), connect_args={"connect_timeout": 3})
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except Exception as exc:  # pragma: no cover - depends on the machine
         engine.dispose()
-        reason = f"no PostgreSQL server at {url.split('@')[-1]} ({type(exc).__name__}); run scripts/pg-test-server"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the PostgreSQL contract tests: {reason}")
-        pytest.skip(reason)
+        _unavailable(f"no PostgreSQL server at {pg_admin_url.split('@')[-1]} ({type(exc).__name__})")
     yield engine
     engine.dispose()
 
 
 @pytest.fixture
-def pg_url(pg_engine: sa.Engine) -> Iterator[str]:
+def pg_url(pg_engine: sa.Engine, pg_admin_url: str) -> Iterator[str]:
     """A url whose search_path is a fresh schema, dropped after the test."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with pg_engine.begin() as conn:
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    yield f"{_pg_admin_url()}?options=-csearch_path%3D{schema}"
+    yield f"{pg_admin_url}?options=-csearch_path%3D{schema}"
     with pg_engine.begin() as conn:
         conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
 

@@ -20,12 +20,12 @@ import trustme
 from aiosmtpd.controller import Controller
 
 from tests.conftest import run_tracker
-from tracker.alerting import deliver_outbox, make_notifiers, update_alerts
 from tracker.config import load_settings
 from tracker.errors import NotifyError
 from tracker.models import Document, Score, document_id, text_hash
 from tracker.notifiers.email import EmailNotifier
 from tracker.notifiers.webhook import WebhookNotifier
+from tracker.pipeline.alerts import deliver_outbox, make_notifiers, update_alerts
 from tracker.storage import Store
 
 VERSION = "test-model@1"
@@ -64,13 +64,13 @@ def fill(store: Store, days: int = 90, volume: int = 30) -> None:
     store.save_scores(scores)
 
 
-def settings_for(tmp_path: Path, channels: str, extra: str = "") -> Any:
+def settings_for(tmp_path: Path, channels: str, extra: str = "", env: dict[str, str] | None = None) -> Any:
     config = tmp_path / "config.yaml"
     config.write_text(
         f"home: {tmp_path / 'home'}\nalerts:\n  channels: [{channels}]\n  initial_lookback_days: 10\n{extra}",
         encoding="utf-8",
     )
-    return load_settings(config, env={})
+    return load_settings(config, env=env or {})
 
 
 @pytest.fixture
@@ -237,7 +237,7 @@ def test_webhook_gives_up_after_its_retries_and_the_message_waits(filled: Store,
     Hook.replies = [(503, {})] * 20
     notifier = WebhookNotifier(hook_url, retries=2, backoff=0.0, sleep=lambda s: None)
     with pytest.raises(NotifyError, match="after 3 attempts"):
-        from tracker.alert_messages import AlertMessage
+        from tracker.alerts import AlertMessage
 
         notifier.send(AlertMessage("s", "t", {"kind": "open"}))
     settings = settings_for(tmp_path, "webhook")
@@ -248,16 +248,12 @@ def test_webhook_gives_up_after_its_retries_and_the_message_waits(filled: Store,
     assert filled.pending_outbox() == []
 
 
-def test_notifiers_read_their_secrets_from_the_environment(tmp_path: Path) -> None:
-    settings = settings_for(
-        tmp_path,
-        "file, email, webhook",
-        "  email: {password_env: SMTP_PW, username_env: SMTP_USER, recipients: [a@b.c]}\n",
-    )
-    assert set(make_notifiers(settings, env={})) == {"file"}  # the others wait for their secrets
-    built = make_notifiers(
-        settings, env={"SMTP_PW": "pw", "SMTP_USER": "u", "TRACKER_WEBHOOK_URL": "http://127.0.0.1:9/h"}
-    )
+def test_notifiers_take_their_secrets_from_the_environment_read_at_load(tmp_path: Path) -> None:
+    extra = "  email: {password_env: SMTP_PW, username_env: SMTP_USER, recipients: [a@b.c]}\n"
+    settings = settings_for(tmp_path, "file, email, webhook", extra)
+    assert set(make_notifiers(settings)) == {"file"}  # the others wait for their secrets
+    env = {"SMTP_PW": "pw", "SMTP_USER": "u", "TRACKER_WEBHOOK_URL": "http://127.0.0.1:9/h"}
+    built = make_notifiers(settings_for(tmp_path, "file, email, webhook", extra, env))
     assert set(built) == {"file", "email", "webhook"}
 
 

@@ -75,18 +75,19 @@ def test_tracker_config_selects_the_file(tmp_path: Path) -> None:
         load_settings(None, env={"TRACKER_CONFIG": str(tmp_path / "nope.yaml")})
 
 
-def test_the_database_password_comes_from_the_named_variable_and_is_masked(
+def test_the_database_password_comes_from_the_named_variable_read_once_at_load_and_is_masked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write(tmp_path, "store:\n  url: postgresql://tracker@db.example.org:5432/t\n  password_env: TRACKER_DB_PW\n")
-    settings = load_settings(path, env={})
-    monkeypatch.delenv("TRACKER_DB_PW", raising=False)
+    unset = load_settings(path, env={})
     with pytest.raises(ConfigError, match=r"\$TRACKER_DB_PW, which is not set"):
-        _ = settings.database_url
-    monkeypatch.setenv("TRACKER_DB_PW", "s3cr/et")
+        _ = unset.database_url
+    assert "TRACKER_DB_PW (NOT SET, value hidden)" in str(unset.effective())
+    settings = load_settings(path, env={"TRACKER_DB_PW": "s3cr/et"})
+    monkeypatch.delenv("TRACKER_DB_PW", raising=False)  # read at load: a later change of the environment is moot
     assert settings.database_url == "postgresql://tracker:s3cr%2Fet@db.example.org:5432/t"
     shown = str(settings.effective())
-    assert "s3cr" not in shown
+    assert "s3cr" not in shown and "s3cr" not in repr(settings)
     assert "TRACKER_DB_PW (set, value hidden)" in shown
 
 

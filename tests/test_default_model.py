@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from tracker.config import load_settings
+from tracker.pipeline.score import make_scorers
 from tracker.scoring.evaluation import evaluate
 from tracker.scoring.lexicon import LexiconScorer, lexicon_level
-from tracker.scoring.usecases import make_scorers
 
 REPO = Path(__file__).resolve().parents[1]
 PLOVER = REPO.parent / "shared" / "data" / "plover" / "hostility.csv"
@@ -95,7 +95,7 @@ def test_tracker_eval_on_a_bad_file_is_one_line(tmp_path: Path) -> None:
 def test_train_then_eval_from_the_command_line(tmp_path: Path, tiny_encoder: Path) -> None:
     import csv
 
-    from tracker.scoring.usecases import seed_dir
+    from tracker.pipeline.train import seed_dir
 
     rows = []
     for level in range(5):

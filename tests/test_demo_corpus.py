@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tracker.pipeline import demo_corpus_path, ingest_paths
+from tracker.pipeline import ingest_paths
+from tracker.pipeline.demo import demo_corpus_path
 from tracker.sources.rows import RowOptions, parse_timestamp
 from tracker.storage import Store
 

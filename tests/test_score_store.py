@@ -17,8 +17,8 @@ from tests.tiny_models import build_head
 from tracker.language import LanguageDetector
 from tracker.models import Document, document_id, text_hash
 from tracker.pipeline import ingest_paths
+from tracker.pipeline.score import score_store
 from tracker.scoring.base import ModelSpec
-from tracker.scoring.service import score_store
 from tracker.scoring.transformer import TransformerScorer
 from tracker.sources.rows import RowOptions
 from tracker.storage import Store

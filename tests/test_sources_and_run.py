@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 import pytest
 
 from tracker.config import load_settings
-from tracker.cycle import RUN_LOCK, run_once
 from tracker.errors import TrackerError
+from tracker.pipeline.run import RUN_LOCK, run_once
 from tracker.storage import Store
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
@@ -213,9 +213,12 @@ def test_a_telegram_export_with_mixed_text_forms_service_messages_and_arabic(
 def test_a_second_run_is_refused_while_one_holds_the_lock(tmp_path: Path, tiny_encoder: Path, tiny_head: Path) -> None:
     settings = settings_with(tmp_path, "  []\n", tiny_encoder, tiny_head)
     store = Store.open(settings.database_url)
-    assert store.acquire_lock(RUN_LOCK, "other-host:4242", NOW, timedelta(hours=2)) is None
+    # The lock is taken on the real clock, because the `tracker run` below reads the real clock: a fixed date
+    # here would expire some day and let that run through.
+    held_at = datetime.now(UTC)
+    assert store.acquire_lock(RUN_LOCK, "other-host:4242", held_at, timedelta(hours=2)) is None
     with pytest.raises(TrackerError, match=r"another tracker run is in progress .other-host:4242"):
-        run_once(settings, store, now=NOW)
+        run_once(settings, store, now=held_at)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     cli = subprocess.run(
         [sys.executable, "-m", "tracker", "--config", str(tmp_path / "config.yaml"), "run"],
@@ -225,5 +228,58 @@ def test_a_second_run_is_refused_while_one_holds_the_lock(tmp_path: Path, tiny_e
         timeout=300,
     )
     assert cli.returncode == 1 and "another tracker run is in progress" in cli.stderr and "Traceback" not in cli.stderr
-    assert run_once(settings, store, now=NOW + timedelta(hours=3)).run_id > 0  # an expired lock is taken over
+    assert run_once(settings, store, now=held_at + timedelta(hours=3)).run_id > 0  # an expired lock is taken over
+    store.close()
+
+
+def test_tracker_run_honours_the_ingest_settings_and_names_every_rejected_row(
+    tmp_path: Path, tiny_encoder: Path, tiny_head: Path
+) -> None:
+    data = tmp_path / "in"
+    data.mkdir()
+    (data / "channel.csv").write_text(
+        "body,when,who\n"
+        "Our fighters struck the base,17/10/2023 09:30,KH\n"  # line 2: good, Baghdad time
+        ",17/10/2023 10:00,KH\n"  # line 3: no text
+        "Talks resume in Baghdad,2023-13-45,KH\n"  # line 4: a date no format reads
+        "Calm returns to the city,18/10/2023 23:15,KH\n",  # line 5: good, the next UTC day is not reached
+        encoding="utf-8",
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"home: {tmp_path / 'home'}\n"
+        "ingest:\n  timezone: Asia/Baghdad\n  date_formats: ['%d/%m/%Y %H:%M']\n"
+        "  columns: {text: body, published_at: when, actor: who}\n"
+        "scoring:\n  precision: fp32\n  detect_language: false\n  models:\n    en:\n"
+        f"      name: tiny\n      path: {tiny_encoder}\n      head: {tiny_head}\n"
+        f"sources:\n  - {{name: chan, kind: files, path: '{data}/*.csv', language: en}}\n",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("TRACKER_HOME", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "tracker", "--config", str(config), "run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    csv_path = data / "channel.csv"
+    assert f"rejected {csv_path}:3: missing text (column 'body' is empty)" in result.stderr
+    assert f"rejected {csv_path}:4: cannot parse published_at '2023-13-45'" in result.stderr
+    assert "read 2, added 2, rejected 2" in result.stdout
+    logs = list((tmp_path / "home" / "logs").glob("run-*-rejected.txt"))
+    assert len(logs) == 1
+    assert [line.split(": ", 1)[0] for line in logs[0].read_text(encoding="utf-8").splitlines()] == [
+        f"{csv_path}:3",
+        f"{csv_path}:4",
+    ]
+    settings = load_settings(config, env={})
+    store = Store.open(settings.database_url)
+    docs = {d.text: d for d in store.iter_documents()}
+    assert set(docs) == {"Our fighters struck the base", "Calm returns to the city"}
+    assert docs["Our fighters struck the base"].published_at == datetime(2023, 10, 17, 6, 30, tzinfo=UTC)
+    assert docs["Calm returns to the city"].published_at == datetime(2023, 10, 18, 20, 15, tzinfo=UTC)
+    assert {d.actor for d in docs.values()} == {"KH"} and {d.source for d in docs.values()} == {"chan"}
     store.close()

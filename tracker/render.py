@@ -9,6 +9,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from tracker.errors import TrackerError
+from tracker.formatting import pct, points
 from tracker.reports import WeeklyReport
 
 DPI = 200
@@ -38,8 +39,8 @@ def _environment(autoescape: bool) -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["pct"] = lambda x: "n/a" if x != x else f"{100 * x:.0f}%"
-    env.filters["pp"] = lambda x: "n/a" if x != x else f"{100 * x:+.0f} pts"
+    env.filters["pct"] = pct
+    env.filters["pp"] = points
     env.filters["excerpt"] = _excerpt
     env.filters["md"] = _markdown_escape
     return env

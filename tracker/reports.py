@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from tracker.formatting import pct
 from tracker.models import LEVEL_NAMES, Regime
 
 
@@ -107,10 +108,6 @@ def direction_of(current: float, prior: float, norm: float, threshold: float) ->
     return "unchanged"
 
 
-def _pct(x: float) -> str:
-    return "n/a" if x != x else f"{100 * x:.0f}%"
-
-
 def _rows(weekly_by_key: pd.DataFrame | None, start: date, limit: int) -> list[KeyRow]:
     if weekly_by_key is None or weekly_by_key.empty:
         return []
@@ -165,8 +162,8 @@ def build_weekly_report(
     n = int(row["documents"])
     verb = {"deteriorated": "Hostility rose", "improved": "Hostility eased", "unchanged": "Hostility held steady"}
     headline = (
-        f"{verb[direction]} in {iso_week(start)}: {_pct(current)} of {n:,} scored documents were threatening or "
-        f"violent, against {_pct(prior)} the week before and {_pct(norm)} over the previous {norm_weeks} weeks."
+        f"{verb[direction]} in {iso_week(start)}: {pct(current)} of {n:,} scored documents were threatening or "
+        f"violent, against {pct(prior)} the week before and {pct(norm)} over the previous {norm_weeks} weeks."
     )
     if n == 0:
         headline = f"No scored documents in {iso_week(start)}; the direction cannot be judged."

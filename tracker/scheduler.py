@@ -15,21 +15,31 @@ from typing import Any
 
 from tracker.config import JobSettings, Settings, load_settings
 from tracker.errors import TrackerError
+from tracker.models import RowError
+from tracker.pipeline.common import open_store
+from tracker.pipeline.report import write_weekly_report_once
+from tracker.pipeline.run import holder_name, run_once
+from tracker.urls import sqlalchemy_url
 
 log = logging.getLogger(__name__)
 SCHEDULER_LOCK = "scheduler"
 LOCK_TTL = timedelta(minutes=5)
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _log_rejected(err: RowError) -> None:
+    log.warning("rejected %s", err)
+
+
 def run_cycle_job(config: str | None) -> None:
     """The scheduled cycle (a module-level function, so the job store can keep a reference to it)."""
-    from tracker import pipeline
-    from tracker.cycle import run_once
-
     settings = load_settings(config)
     try:
-        with pipeline.open_store(settings) as store:
-            result = run_once(settings, store, now=datetime.now(UTC))
+        with open_store(settings) as store:
+            result = run_once(settings, store, now=_now(), on_error=_log_rejected, clock=_now)
         log.info("cycle done: run %s added %s, scored %s", result.run_id, result.added, result.scored)
     except TrackerError as exc:
         log.error("cycle failed: %s", exc)
@@ -37,23 +47,18 @@ def run_cycle_job(config: str | None) -> None:
 
 def report_job(config: str | None) -> None:
     """The scheduled weekly report: last complete ISO week, written once."""
-    from tracker import pipeline
-    from tracker.cycle import _weekly_report
-
     settings = load_settings(config)
     try:
-        with pipeline.open_store(settings) as store:
-            written = _weekly_report(settings, store, datetime.now(UTC))
+        with open_store(settings) as store:
+            written = write_weekly_report_once(settings, store, now=_now())
         log.info("weekly report: %s", written or "nothing new to write")
     except TrackerError as exc:
         log.error("weekly report failed: %s", exc)
 
 
 def heartbeat_job(config: str | None, holder: str) -> None:
-    from tracker import pipeline
-
-    with pipeline.open_store(load_settings(config)) as store:
-        store.refresh_lock(SCHEDULER_LOCK, holder, datetime.now(UTC), LOCK_TTL)
+    with open_store(load_settings(config)) as store:
+        store.refresh_lock(SCHEDULER_LOCK, holder, _now(), LOCK_TTL)
 
 
 def _trigger(job: JobSettings) -> Any:
@@ -65,30 +70,21 @@ def _trigger(job: JobSettings) -> Any:
     return IntervalTrigger(seconds=job.interval_seconds or 3600, timezone=UTC)
 
 
-def _sqlalchemy_url(url: str) -> str:
-    if url.startswith(("postgresql://", "postgres://")):
-        return "postgresql+psycopg://" + url.split("://", 1)[1]
-    return url
-
-
 def run_scheduler(settings: Settings, config: str | None) -> None:
     """Run until SIGTERM or Ctrl-C; raises TrackerError when another scheduler holds the lock."""
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from tracker import pipeline
-    from tracker.cycle import holder_name
-
     holder = holder_name()
-    with pipeline.open_store(settings) as store:
-        held = store.acquire_lock(SCHEDULER_LOCK, holder, datetime.now(UTC), LOCK_TTL)
+    with open_store(settings) as store:
+        held = store.acquire_lock(SCHEDULER_LOCK, holder, _now(), LOCK_TTL)
     if held is not None:
         raise TrackerError(f"another tracker schedule is running ({held}); only one scheduler may run")
     scheduler = BackgroundScheduler(
         timezone=UTC,
         jobstores={
-            "default": SQLAlchemyJobStore(url=_sqlalchemy_url(settings.database_url), tablename="apscheduler_jobs")
+            "default": SQLAlchemyJobStore(url=sqlalchemy_url(settings.database_url), tablename="apscheduler_jobs")
         },
         executors={"default": ThreadPoolExecutor(2)},
         job_defaults={
@@ -104,7 +100,7 @@ def run_scheduler(settings: Settings, config: str | None) -> None:
         id="cycle",
         name="fetch, score, alert",
         replace_existing=True,
-        next_run_time=datetime.now(UTC),
+        next_run_time=_now(),
     )
     scheduler.add_job(
         report_job,
@@ -143,6 +139,6 @@ def run_scheduler(settings: Settings, config: str | None) -> None:
         for job in scheduler.get_jobs():
             job.pause()
         scheduler.shutdown(wait=True)  # the running job finishes first
-        with pipeline.open_store(settings) as store:
+        with open_store(settings) as store:
             store.release_lock(SCHEDULER_LOCK, holder)
         log.info("scheduler stopped")

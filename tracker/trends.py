@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Protocol
 
@@ -256,3 +256,48 @@ def regimes_at(days: Sequence[date], regimes: Sequence[Regime]) -> list[str]:
         kind = next((r.kind for r in regimes if r.start <= d <= r.end), "normal")
         out.append(kind)
     return out
+
+
+# --- the result of a trends run -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrendsResult:
+    """Series, change points and regimes for a period, with what a chart needs to say where they came from."""
+
+    start: date
+    end: date
+    daily: pd.DataFrame
+    weekly: pd.DataFrame
+    by: str | None
+    daily_by_key: pd.DataFrame | None
+    weekly_by_key: pd.DataFrame | None
+    change_points: list[date]
+    regimes: list[Regime]
+    versions: list[str]
+    sources: list[str]
+    reference: float
+    spread: float
+
+    @property
+    def synthetic(self) -> bool:
+        """Every source is one of the bundled demo's (so charts and reports must say the data are invented)."""
+        return bool(self.sources) and all(s.startswith("demo_") for s in self.sources)
+
+    def window(self, start: date, sources: list[str]) -> TrendsResult:
+        """The same result from `start` on: series sliced, regimes clipped, the long run kept (a window judged
+        against itself would call its quietest stretch "calm" whatever the long run says)."""
+        first = max(start, self.start)
+        cut = pd.Timestamp(first)
+        return replace(
+            self,
+            start=first,
+            daily=self.daily[self.daily["period"] >= cut].reset_index(drop=True),
+            weekly=self.weekly[self.weekly["period"] >= cut].reset_index(drop=True),
+            by=None,
+            daily_by_key=None,
+            weekly_by_key=None,
+            change_points=[d for d in self.change_points if d >= first],
+            regimes=[replace(r, start=max(r.start, first)) for r in self.regimes if r.end >= first],
+            sources=sources,
+        )

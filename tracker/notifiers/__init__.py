@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from tracker.alert_messages import AlertMessage
+from tracker.alerts import AlertMessage
 
 
 class Notifier(Protocol):

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from email.message import EmailMessage
 from pathlib import Path
 
-from tracker.alert_messages import AlertMessage
+from tracker.alerts import AlertMessage
 from tracker.errors import NotifyError
 
 

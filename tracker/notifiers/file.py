@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from tracker.alert_messages import AlertMessage
+from tracker.alerts import AlertMessage
 from tracker.errors import NotifyError
 
 

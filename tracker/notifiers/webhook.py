@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import httpx
 
-from tracker.alert_messages import AlertMessage
+from tracker.alerts import AlertMessage
 from tracker.errors import NotifyError
 
 MAX_RETRY_AFTER = 60.0

@@ -10,6 +10,9 @@ from zoneinfo import ZoneInfo
 
 from tracker.models import Document, RowError, document_id, text_hash
 
+RawItem = tuple[int, Mapping[str, Any]] | RowError | None
+"""What a reader yields: (line or entry number, row), a row it could not read, or None for one skipped on purpose."""
+
 ISO_HINT = "use ISO 8601 such as 2023-10-17T08:30:00+03:00, or list the format in ingest.date_formats"
 
 

@@ -10,7 +10,7 @@ import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from tracker.config import mask_url
 from tracker.errors import StorageError
 from tracker.models import Document, Run, Score
 from tracker.storage.alerts import AlertQueries
@@ -26,6 +25,7 @@ from tracker.storage.migrations import MIGRATIONS, Migration
 from tracker.storage.runs import RunQueries
 from tracker.storage.schema import UTCDateTime, documents, runs, schema_migrations, scores
 from tracker.storage.scoring import ScoringQueries, _score_from
+from tracker.urls import mask_url, sqlalchemy_url
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,7 @@ log = logging.getLogger(__name__)
 
 
 def _engine_for(url: str) -> Engine:
-    if url.startswith("postgresql://") or url.startswith("postgres://"):
-        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    url = sqlalchemy_url(url)
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
@@ -114,9 +113,9 @@ class Store(ScoringQueries, AlertQueries, RunQueries):
                     continue
                 log.info("applying migration %03d: %s", migration.version, migration.name)
                 migration.apply(conn)
-                conn.execute(
+                conn.execute(  # stamped by the database's clock: opening a store takes no `now`
                     schema_migrations.insert().values(
-                        version=migration.version, name=migration.name, applied_at=datetime.now(UTC)
+                        version=migration.version, name=migration.name, applied_at=sa.func.current_timestamp()
                     )
                 )
                 applied.append(migration.version)

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from tracker.alerts import Alert, ScopeState
 from tracker.errors import StorageError
 from tracker.storage.schema import (
     alert_state,
@@ -33,8 +34,6 @@ class AlertQueries:
 
     def load_alert_states(self) -> dict[str, Any]:
         """Every (rule, scope) state by fingerprint, with its firing alert if any."""
-        from tracker.alerts import ScopeState
-
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(alert_state)).mappings().all()
             firing = {
@@ -196,8 +195,6 @@ class AlertQueries:
 
 
 def _alert_from(r: Any) -> Any:
-    from tracker.alerts import Alert
-
     return Alert(
         id=r["id"],
         fingerprint=r["fingerprint"],

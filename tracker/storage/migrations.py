@@ -1,4 +1,7 @@
-"""Numbered migrations, applied in order when the store is opened; each is written against the schema as it was then."""
+"""Numbered migrations, applied in order when the store is opened.
+
+Each migration is frozen: it spells out the tables as they were when it was written and never imports the live
+definitions in `schema`, so changing a table later means a new migration, never a rewrite of history."""
 
 from __future__ import annotations
 
@@ -9,15 +12,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tracker.storage.schema import (
-    UTCDateTime,
-    alert_state,
-    alerts_t,
-    locks,
-    outbox,
-    silences,
-    source_state,
-)
+from tracker.storage.schema import UTCDateTime
 
 log = logging.getLogger(__name__)
 
@@ -110,25 +105,86 @@ def _m002_scoring(conn: Connection) -> None:
 
 
 def _m003_alerts(conn: Connection) -> None:
-    """Alerts, per-scope alert state, silences and the delivery outbox.
-
-    These tables are new here, so the current definitions are the ones of this migration; a later migration
-    that changes them must first freeze a copy of today's definitions in this function."""
+    """Alerts, per-scope alert state, silences and the delivery outbox."""
     md = sa.MetaData()
-    for table in (alerts_t, alert_state, silences, outbox):
-        table.to_metadata(md)
+    sa.Table(
+        "alerts",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("fingerprint", sa.String(16), nullable=False),
+        sa.Column("rule", sa.String(60), nullable=False),
+        sa.Column("scope", sa.String(300), nullable=False),
+        sa.Column("opened_at", sa.Date, nullable=False),
+        sa.Column("resolved_at", sa.Date),
+        sa.Column("severity", sa.String(20), nullable=False),
+        sa.Column("peak_share", sa.Float, nullable=False),
+        sa.Column("peak_z", sa.Float, nullable=False),
+        sa.Column("baseline_share", sa.Float, nullable=False),
+        sa.Column("documents", sa.Integer, nullable=False),
+        sa.Column("last_notified", sa.Date),
+    )
+    sa.Table(
+        "alert_state",
+        md,
+        sa.Column("fingerprint", sa.String(16), primary_key=True),
+        sa.Column("rule", sa.String(60), nullable=False),
+        sa.Column("scope", sa.String(300), nullable=False),
+        sa.Column("pending", sa.Integer, nullable=False),
+        sa.Column("calm_windows", sa.Integer, nullable=False),
+        sa.Column("cooldown_until", sa.Date),
+        sa.Column("last_evaluated", sa.Date),
+        sa.Column("alert_id", sa.Integer),
+    )
+    sa.Table(
+        "silences",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("scope", sa.String(300), nullable=False),
+        sa.Column("until", sa.Date, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+    )
+    sa.Table(
+        "outbox",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("key", sa.String(200), nullable=False, unique=True),
+        sa.Column("alert_id", sa.Integer, nullable=False),
+        sa.Column("kind", sa.String(10), nullable=False),
+        sa.Column("channel", sa.String(20), nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("sent_at", UTCDateTime),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("last_error", sa.Text),
+    )
     md.create_all(conn)
     conn.execute(sa.text("CREATE INDEX ix_alerts_fingerprint ON alerts (fingerprint)"))
     conn.execute(sa.text("CREATE INDEX ix_outbox_pending ON outbox (sent_at)"))
 
 
 def _m004_sources_and_locks(conn: Connection) -> None:
-    """Per-source fetch state (ETag, Last-Modified, disabled) and named locks (one run, one scheduler).
-
-    New tables: the current definitions are this migration's; freeze a copy here before changing them."""
+    """Per-source fetch state (ETag, Last-Modified, disabled) and named locks (one run, one scheduler)."""
     md = sa.MetaData()
-    for table in (source_state, locks):
-        table.to_metadata(md)
+    sa.Table(
+        "source_state",
+        md,
+        sa.Column("name", sa.String(100), primary_key=True),
+        sa.Column("etag", sa.Text),
+        sa.Column("last_modified", sa.Text),
+        sa.Column("disabled_reason", sa.Text),
+        sa.Column("last_status", sa.String(20)),
+        sa.Column("last_error", sa.Text),
+        sa.Column("updated_at", UTCDateTime),
+    )
+    sa.Table(
+        "locks",
+        md,
+        sa.Column("name", sa.String(50), primary_key=True),
+        sa.Column("holder", sa.Text, nullable=False),
+        sa.Column("acquired_at", UTCDateTime, nullable=False),
+        sa.Column("expires_at", UTCDateTime, nullable=False),
+    )
     md.create_all(conn)
 
 

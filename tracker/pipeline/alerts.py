@@ -1,23 +1,38 @@
-"""Alert use-cases: evaluate new days and queue messages, deliver the outbox, replay history (backtest)."""
+"""Stage `alerts` (and `backtest`): evaluate new days and queue messages, deliver the outbox, replay history."""
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from tracker import trends
-from tracker.alert_messages import AlertMessage, build_message, silenced
-from tracker.alerts import Action, AlertRule, ScopeState, decide, evaluate, new_state, replay
+from tracker.alerts import (
+    Action,
+    AlertMessage,
+    AlertRule,
+    ScopeState,
+    build_message,
+    decide,
+    evaluate,
+    new_state,
+    replay,
+    silenced,
+)
 from tracker.config import AlertRuleSettings, Settings
 from tracker.errors import NotifyError, TrackerError
+from tracker.formatting import day_bounds, day_start
 from tracker.notifiers import Notifier
+from tracker.notifiers.email import EmailNotifier
+from tracker.notifiers.file import FileNotifier
+from tracker.notifiers.webhook import WebhookNotifier
+from tracker.pipeline.score import current_versions
+from tracker.pipeline.trends import compute_trends, make_charts
 from tracker.storage import Store
 
 log = logging.getLogger(__name__)
@@ -34,8 +49,7 @@ def scope_series(
     store: Store, versions: Sequence[str], by: Sequence[str], since: date | None = None, until: date | None = None
 ) -> dict[str, pd.DataFrame]:
     """Daily series per scope: "overall", and "actor:NAME" (or source:/language:) for each `by`."""
-    lo = datetime.combine(since, time.min, UTC) if since else None
-    hi = datetime.combine(until + timedelta(days=1), time.min, UTC) if until else None
+    lo, hi = day_bounds(since, until)
     out: dict[str, pd.DataFrame] = {}
     agg = store.daily_aggregates(versions, since=lo, until=hi)
     if not agg.empty:
@@ -84,8 +98,6 @@ def update_alerts(
     """Evaluate every complete UTC day since the last run (the first run looks back
     `initial_lookback_days`), store alerts and queue their messages, then deliver the outbox.
     Re-running for the same days changes nothing and queues nothing."""
-    from tracker.pipeline import current_versions
-
     cfg = settings.alerts
     summary = AlertRunSummary()
     versions = list(versions) if versions is not None else current_versions(settings, store)
@@ -135,8 +147,8 @@ def _message(
 ) -> AlertMessage:
     ev = action.evaluation
     kind, key = _scope_filter(action.alert.scope)
-    lo = datetime.combine(ev.day - timedelta(days=rule.window_days - 1), time.min, UTC)
-    hi = datetime.combine(ev.day + timedelta(days=1), time.min, UTC)
+    lo = day_start(ev.day - timedelta(days=rule.window_days - 1))
+    hi = day_start(ev.day + timedelta(days=1))
     statements = store.top_documents(versions, lo, hi, kind, key, limit=3) if action.kind != "resolve" else []
     attachments = []
     if action.kind == "open" and "email" in settings.alerts.channels and settings.alerts.email.attach_chart:
@@ -156,8 +168,6 @@ def _alert_chart(
     settings: Settings, store: Store, versions: Sequence[str], action: Action, now: datetime
 ) -> Path | None:
     """The trend chart of the 120 days up to the alert, with the alert marked (best effort)."""
-    from tracker.pipeline import compute_trends, make_charts
-
     day = action.evaluation.day
     try:
         result = compute_trends(settings, store, since=day - timedelta(days=119), until=day, versions=versions)
@@ -192,13 +202,10 @@ def deliver_outbox(
     return summary
 
 
-def make_notifiers(settings: Settings, env: Mapping[str, str] | None = None) -> dict[str, Notifier]:
-    """The configured channels; one whose secret is missing is left out (its messages wait, with a warning)."""
-    from tracker.notifiers.email import EmailNotifier
-    from tracker.notifiers.file import FileNotifier
-    from tracker.notifiers.webhook import WebhookNotifier
-
-    env = os.environ if env is None else env
+def make_notifiers(settings: Settings) -> dict[str, Notifier]:
+    """The configured channels, with the secrets read at load; one whose secret is missing is left out (its
+    messages wait, with a warning)."""
+    secrets = settings.secrets
     cfg = settings.alerts
     out: dict[str, Notifier] = {}
     for channel in cfg.channels:
@@ -207,7 +214,7 @@ def make_notifiers(settings: Settings, env: Mapping[str, str] | None = None) -> 
             out["file"] = FileNotifier(path)
         elif channel == "email":
             e = cfg.email
-            password = env.get(e.password_env) if e.password_env else None
+            password = secrets.get(e.password_env)
             if e.password_env and password is None:
                 log.warning("alerts.email.password_env names $%s, which is not set; email alerts wait", e.password_env)
                 continue
@@ -217,12 +224,12 @@ def make_notifiers(settings: Settings, env: Mapping[str, str] | None = None) -> 
                 security=e.security,
                 sender=e.sender,
                 recipients=e.recipients,
-                username=env.get(e.username_env) if e.username_env else None,
+                username=secrets.get(e.username_env),
                 password=password,
                 timeout=e.timeout,
             )
         elif channel == "webhook":
-            url = env.get(cfg.webhook.url_env)
+            url = secrets.get(cfg.webhook.url_env)
             if not url:
                 log.warning(
                     "alerts.webhook.url_env names $%s, which is not set; webhook alerts wait", cfg.webhook.url_env
@@ -237,8 +244,6 @@ def backtest(
     settings: Settings, store: Store, *, since: date, until: date, versions: Sequence[str] | None = None
 ) -> list[dict[str, Any]]:
     """Replay the rules day by day over stored scores, as if the job had run every day; sends nothing."""
-    from tracker.pipeline import current_versions
-
     cfg = settings.alerts
     versions = list(versions) if versions is not None else current_versions(settings, store)
     rules = [rule_of(r) for r in cfg.rules]

@@ -1,0 +1,133 @@
+"""Commands on data and models: config check, ingest, score, train, eval."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import yaml
+
+from tracker.cli.app import App, cli, fmt, pass_app, utc_now
+from tracker.cli.output import RejectLog, print_ingest_summary, print_score_summary
+from tracker.pipeline.common import open_store
+from tracker.pipeline.ingest import ingest_paths, row_options
+from tracker.pipeline.score import score as score_documents
+from tracker.pipeline.train import evaluate_model
+from tracker.pipeline.train import train as train_head
+from tracker.progress import make_progress
+from tracker.scoring.transformer import resolve_path
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command("check")
+@pass_app
+def config_check(app: App) -> None:
+    """Validate the config and print the effective settings (secrets masked)."""
+    settings = app.settings
+    where = settings.config_path or "built-in defaults (no config file)"
+    click.echo(f"# config OK: {where}")
+    click.echo(yaml.safe_dump(settings.effective(), sort_keys=False, allow_unicode=True).rstrip())
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--source", default=None, help="Source name for rows without a 'source' column (default: file name).")
+@pass_app
+def ingest(app: App, paths: tuple[Path, ...], source: str | None) -> None:
+    """Read CSV/JSONL files (or folders of them) into the store; bad rows are reported and skipped."""
+    settings = app.settings
+    now = utc_now()
+    with open_store(settings) as store, RejectLog(settings, now) as rejects:
+        summary = ingest_paths(
+            store,
+            paths,
+            row_options(settings, source),
+            now=now,
+            batch_size=settings.ingest.batch_size,
+            progress=make_progress,
+            on_error=rejects.add,
+            clock=utc_now,
+        )
+        rejects.finish()
+        print_ingest_summary(summary, store.count_documents())
+    click.echo(f"store: {settings.store_label}")
+    if summary.read == 0:
+        raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@click.option("--rescore", is_flag=True, help="Also score documents scored by an older model version.")
+@pass_app
+def score(app: App, rescore: bool) -> None:
+    """Score every unscored document with the model configured for its language."""
+    settings = app.settings
+    with open_store(settings) as store:
+        result = score_documents(settings, store, now=utc_now(), rescore=rescore, progress=make_progress, clock=utc_now)
+    print_score_summary(result)
+
+
+@cli.command()
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Labeled CSV files or folders (text,label). Default: the shipped seed set.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the head (default: models/minilm-hostility in the tracker home).",
+)
+@click.option(
+    "--encoder",
+    default=None,
+    help="Sentence encoder (folder, hub id or package:...). Default: all-MiniLM-L6-v2 from its package.",
+)
+@click.option("--seed", default=13, show_default=True, help="Random seed for the split and cross-validation.")
+@click.option("--holdout", default=0.2, show_default=True, help="Fraction held out for the reported metrics.")
+@pass_app
+def train(app: App, data: tuple[Path, ...], out: Path | None, encoder: str | None, seed: int, holdout: float) -> None:
+    """Train the default model's head on the seed set (frozen encoder, logistic regression; minutes on a CPU)."""
+    settings = app.settings
+    if not 0 <= holdout < 0.9:
+        raise click.BadParameter("must be between 0 and 0.9", param_hint="--holdout")
+    result = train_head(settings, data=list(data), out=out, encoder=encoder, seed=seed, holdout=holdout, now=utc_now())
+    click.echo(f"trained on {result.train_size} texts in {result.seconds:.0f} s (C={result.c:g}); head in {result.out}")
+    if result.holdout is not None:
+        m = result.holdout
+        click.echo(
+            f"held-out ({result.holdout_size} texts): accuracy {m.accuracy:.3f}, macro-F1 {m.macro_f1:.3f}, "
+            f"QWK {m.qwk:.3f}, Spearman {m.spearman:.3f}, AUC(hostile) {fmt(m.auc_hostile)}"
+        )
+    configured = settings.scoring.models.get("en")
+    if configured is None or configured.head is None or resolve_path(configured.head) != result.out.resolve():
+        click.echo(f"to use it, set scoring.models.en.head to {result.out} in config.yaml")
+
+
+@cli.command("eval")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", default=None, help="A configured language or model name, or a model/head folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@pass_app
+def eval_(app: App, file: Path, model: str | None, as_json: bool) -> None:
+    """Measure a model on a labeled CSV (text,label 0-4), beside the keyword-lexicon baseline."""
+    result = evaluate_model(app.settings, file, model)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    m, b = result.metrics, result.baseline
+    click.echo(f"{file}: {m.n} texts, levels present {', '.join(map(str, m.levels_present))}")
+    click.echo(f"{'metric':<14}{'model':>10}{'lexicon':>10}")
+    for key in ("accuracy", "macro_f1", "qwk", "spearman", "auc_hostile"):
+        click.echo(f"{key:<14}{fmt(getattr(m, key)):>10}{fmt(getattr(b, key)):>10}")
+    click.echo(f"model: {result.model}")
+    click.echo("confusion (rows: gold level 0-4, columns: predicted 0-4):")
+    for level, row in enumerate(m.confusion):
+        click.echo(f"  {level}: " + " ".join(f"{n:>4}" for n in row))

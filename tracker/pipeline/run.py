@@ -1,0 +1,214 @@
+"""Stage `run`: one unattended cycle. Fetch every source, store new documents, score what is unscored, update
+alerts and deliver, write the weekly report when a new week has completed. A lock in the store lets one cycle
+run at a time, across machines sharing PostgreSQL."""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tracker.config import FilesSource, RssSource, Settings, SourceSettings, TelegramSource
+from tracker.errors import SourceError, TrackerError
+from tracker.models import IngestSummary
+from tracker.pipeline.alerts import update_alerts
+from tracker.pipeline.common import Clock, recorded_run
+from tracker.pipeline.ingest import OnError, ingest_paths, row_options, store_rows
+from tracker.pipeline.report import write_weekly_report_once
+from tracker.pipeline.score import score
+from tracker.progress import ProgressFactory, no_progress
+from tracker.sources.rss import fetch_feed, parse_feed
+from tracker.sources.telegram import parse_export, read_export
+from tracker.storage import Store
+
+log = logging.getLogger(__name__)
+RUN_LOCK = "run"
+LOCK_TTL = timedelta(hours=2)
+
+
+@dataclass
+class SourceStatus:
+    name: str
+    kind: str
+    status: str  # ok | not_modified | disabled | error
+    read: int = 0
+    added: int = 0
+    rejected: int = 0
+    error: str | None = None
+
+    def count(self, summary: IngestSummary) -> None:
+        self.read, self.added, self.rejected = summary.read, summary.added, summary.rejected
+
+
+@dataclass
+class CycleResult:
+    run_id: int
+    sources: list[SourceStatus] = field(default_factory=list)
+    scored: int = 0
+    alerts: dict[str, int] = field(default_factory=dict)
+    report: str | None = None
+    model_loaded: bool = False
+
+    @property
+    def added(self) -> int:
+        return sum(s.added for s in self.sources)
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "scored": self.scored,
+            "sources_ok": sum(s.status in ("ok", "not_modified") for s in self.sources),
+            "sources_failed": sum(s.status == "error" for s in self.sources),
+            "alerts_opened": self.alerts.get("opened", 0),
+            "alerts_sent": self.alerts.get("sent", 0),
+            "sources": [s.__dict__ for s in self.sources],
+            "report": self.report,
+        }
+
+
+def holder_name() -> str:
+    """Who holds a lock: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_once(
+    settings: Settings,
+    store: Store,
+    *,
+    now: datetime,
+    progress: ProgressFactory = no_progress,
+    on_error: OnError | None = None,
+    clock: Clock | None = None,
+) -> CycleResult:
+    """One cycle; raises TrackerError when another cycle holds the run lock. Rejected rows go to `on_error`."""
+    holder = holder_name()
+    held = store.acquire_lock(RUN_LOCK, holder, now, LOCK_TTL)
+    if held is not None:
+        raise TrackerError(f"another tracker run is in progress ({held}); this one stops without doing anything")
+    try:
+        with recorded_run(store, "run", now, clock) as run:
+            result = CycleResult(run.id)
+            run.counts = result.counts
+            for source in settings.sources:
+                result.sources.append(fetch_source(settings, store, source, now, on_error=on_error, clock=clock))
+            summary = score(settings, store, now=now, progress=progress, clock=clock)
+            result.scored = summary.scored + summary.reused
+            result.model_loaded = bool(summary.texts)
+            result.alerts = update_alerts(settings, store, now=now).as_counts()
+            result.report = write_weekly_report_once(settings, store, now=now)
+            failed = [s for s in result.sources if s.status == "error"]
+            if failed:
+                run.status, run.error = "partial", "; ".join(f"{s.name}: {s.error}" for s in failed)
+    finally:
+        store.release_lock(RUN_LOCK, holder)
+    return result
+
+
+def fetch_source(
+    settings: Settings,
+    store: Store,
+    source: SourceSettings,
+    now: datetime,
+    *,
+    on_error: OnError | None = None,
+    clock: Clock | None = None,
+) -> SourceStatus:
+    """Fetch one source into the store; a failure is reported in the status, never raised."""
+    status = SourceStatus(source.name, source.kind, "ok")
+    try:
+        if isinstance(source, FilesSource):
+            paths = sorted(glob.glob(source.path, recursive=True))
+            if not paths:
+                raise SourceError(f"no files match {source.path}")
+            options = row_options(settings, source.name, actor=source.actor, language=source.language)
+            summary = ingest_paths(
+                store,
+                [Path(p) for p in paths],
+                options,
+                now=now,
+                batch_size=settings.ingest.batch_size,
+                on_error=on_error,
+                clock=clock,
+            )
+            status.count(summary)
+        elif isinstance(source, RssSource):
+            _fetch_rss(settings, store, source, now, status, on_error)
+        elif isinstance(source, TelegramSource):
+            rows = parse_export(read_export(Path(source.path)), source.path)
+            _store(settings, store, rows, source, source.path, now, status, on_error)
+    except SourceError as exc:
+        status.status, status.error = "error", str(exc)
+        log.warning("source %s: %s", source.name, exc)
+    return status
+
+
+def _store(
+    settings: Settings,
+    store: Store,
+    rows: Any,
+    source: RssSource | TelegramSource,
+    where: str,
+    now: datetime,
+    status: SourceStatus,
+    on_error: OnError | None,
+) -> None:
+    """Rows from a feed or an export (canonical keys, so `ingest.columns` does not apply) into the store."""
+    summary = IngestSummary()
+    options = row_options(settings, source.name, actor=source.actor, language=source.language, columns=False)
+    store_rows(
+        store,
+        rows,
+        where=where,
+        options=options,
+        now=now,
+        summary=summary,
+        batch_size=settings.ingest.batch_size,
+        on_error=on_error,
+    )
+    status.count(summary)
+
+
+def _fetch_rss(
+    settings: Settings,
+    store: Store,
+    source: RssSource,
+    now: datetime,
+    status: SourceStatus,
+    on_error: OnError | None,
+) -> None:
+    state = store.source_states().get(source.name, {})
+    if state.get("disabled_reason"):
+        status.status, status.error = "disabled", state["disabled_reason"]
+        return
+    try:
+        response = fetch_feed(
+            source.url, etag=state.get("etag"), last_modified=state.get("last_modified"), timeout=source.timeout
+        )
+    except SourceError as exc:
+        store.save_source_state(source.name, now, last_status="error", last_error=str(exc))
+        raise
+    if response.status == 410:
+        reason = f"the feed answered 410 Gone on {now:%Y-%m-%d}; the source is disabled (fix its url to re-enable)"
+        store.save_source_state(source.name, now, disabled_reason=reason, last_status="disabled")
+        log.warning("source %s: %s", source.name, reason)
+        status.status, status.error = "disabled", reason
+        return
+    if response.status == 304:
+        store.save_source_state(source.name, now, last_status="not_modified", last_error=None)
+        status.status = "not_modified"
+        return
+    try:
+        rows = parse_feed(response.content, source.url)
+    except SourceError as exc:
+        store.save_source_state(source.name, now, last_status="error", last_error=str(exc))
+        raise
+    entries = ((i, r) for i, r in enumerate(rows, start=1))
+    _store(settings, store, entries, source, f"{source.name} ({source.url})", now, status, on_error)
+    store.save_source_state(
+        source.name, now, etag=response.etag, last_modified=response.last_modified, last_status="ok", last_error=None
+    )

@@ -1,0 +1,83 @@
+"""PURE: text and JSON views of results, for the shells (`tracker trends` prints these)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tracker.formatting import pct
+from tracker.trends import TrendsResult
+
+
+def _number(value: float) -> str:
+    return "-" if value != value else f"{value:.3f}"
+
+
+def _rounded(value: float) -> float | None:
+    return None if value != value else round(float(value), 4)
+
+
+def _series_rows(frame: pd.DataFrame) -> list[dict[str, object]]:
+    return [
+        {
+            "date": r.period.date().isoformat(),
+            "key": r.key,
+            "documents": int(r.documents),
+            "unscored": int(r.unscored),
+            "mean_hostility": _rounded(r.mean_hostility),
+            "hostile_share": _rounded(r.hostile_share),
+            "violent_share": _rounded(r.violent_share),
+            "low_volume": bool(r.low_volume),
+        }
+        for r in frame.itertuples(index=False)
+    ]
+
+
+def trends_as_json(result: TrendsResult) -> dict[str, object]:
+    """The `tracker trends --json` document."""
+    series = _series_rows(result.daily)
+    if result.daily_by_key is not None:
+        series += _series_rows(result.daily_by_key)
+    return {
+        "from": result.start.isoformat(),
+        "to": result.end.isoformat(),
+        "model_versions": result.versions,
+        "change_points": [d.isoformat() for d in result.change_points],
+        "regimes": [r.as_dict() for r in result.regimes],
+        "long_run": {"median_daily_hostility": round(result.reference, 4), "spread": round(result.spread, 4)},
+        "series": series,
+    }
+
+
+def trends_as_text(result: TrendsResult, weeks: int = 12) -> str:
+    """A readable summary: regimes, change points, the last weeks, and keys when split."""
+    d = result.daily
+    lines = [
+        f"Hostility {result.start} to {result.end}: {int(d['documents'].sum()):,} scored documents from "
+        f"{len(result.sources)} sources, {int(d['unscored'].sum()):,} not scored; model {', '.join(result.versions)}",
+        f"Scale: 0 = cooperative, 1 = violent. Long-run median of daily means {result.reference:.3f}; "
+        f"calm below {result.reference - result.spread:.3f}, escalation above {result.reference + result.spread:.3f}.",
+        "",
+        f"{'regime':<12}{'from':<12}{'to':<12}{'days':>6}{'mean':>8}{'documents':>11}",
+    ]
+    for r in result.regimes:
+        days = (r.end - r.start).days + 1
+        lines.append(f"{r.kind:<12}{r.start!s:<12}{r.end!s:<12}{days:>6}{r.mean_hostility:>8.3f}{r.documents:>11,}")
+    lines += ["", "change points: " + (", ".join(map(str, result.change_points)) or "none"), ""]
+    lines.append(f"{'ISO week':<10}{'documents':>10}{'unscored':>10}{'mean':>8}{'hostile':>9}{'violent':>9}")
+    for r in result.weekly.tail(weeks).itertuples(index=False):
+        iso = r.period.isocalendar()
+        flag = "  (low volume)" if r.low_volume else ""
+        lines.append(
+            f"{iso.year}-W{iso.week:02d}{r.documents:>10,}{r.unscored:>10,}{_number(r.mean_hostility):>8}"
+            f"{pct(r.hostile_share, '-'):>9}{pct(r.violent_share, '-'):>9}{flag}"
+        )
+    if result.daily_by_key is not None:
+        lines += ["", f"{'by ' + (result.by or ''):<30}{'documents':>10}{'mean':>8}{'hostile':>9}"]
+        per = result.daily_by_key.groupby("key")[["documents", "hostility_sum", "hostile"]].sum()
+        per = per.sort_values("documents", ascending=False)
+        for key, r in per.iterrows():
+            n = r["documents"]
+            mean = r["hostility_sum"] / n if n else float("nan")
+            share = r["hostile"] / n if n else float("nan")
+            lines.append(f"{str(key)[:29]:<30}{int(n):>10,}{_number(mean):>8}{pct(share, '-'):>9}")
+    return "\n".join(lines)
