@@ -1,0 +1,77 @@
+"""The labeled data keep their promises: format, counts, targets on every text, dev sets apart from training."""
+
+from __future__ import annotations
+
+import csv
+import re
+import subprocess
+import sys
+import unicodedata
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "tracker" / "data"
+CHECK = REPO / "scripts" / "data" / "check_labeled.py"
+CODES = {"US", "ISR", "IQG", "TUR", "KRG", "GULF", "IRN", "UK", "FAC", "OTHER", "NONE"}
+
+
+def rows(*patterns: str) -> list[dict[str, str]]:
+    out: list[dict[str, str]] = []
+    for pattern in patterns:
+        for f in sorted(DATA.glob(pattern)):
+            with open(f, encoding="utf-8", newline="") as fh:
+                out.extend(csv.DictReader(fh))
+    return out
+
+
+def norm(text: str) -> str:
+    return re.sub(r"\W+", " ", unicodedata.normalize("NFKC", text).lower()).strip()
+
+
+def test_every_file_passes_the_checker() -> None:
+    for args in (
+        ["seed_ar", "--lang", "ar"],
+        ["dev/ar.csv", "--lang", "ar"],
+        ["dev/en.csv", "seed_en_extra", "seed", "--lang", "en"],
+    ):
+        paths = [str(DATA / a) if not a.startswith("--") and a not in ("ar", "en") else a for a in args]
+        result = subprocess.run([sys.executable, str(CHECK), *paths], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout[-2000:]
+        assert "format OK" in result.stdout
+
+
+def test_the_counts_the_data_issue_asks_for() -> None:
+    arabic = rows("seed_ar/*.csv")
+    levels = Counter(r["label"] for r in arabic)
+    assert len(arabic) >= 2500 and all(levels[str(i)] >= 400 for i in range(5))
+    registers = Counter(r["register"] for r in arabic)
+    assert abs(registers["statement"] - registers["news"]) <= 0.1 * len(arabic)  # about half and half
+    assert sum(1 for r in arabic if r["hard_case"]) >= 0.3 * len(arabic)
+    assert len({r["writer"] for r in arabic}) >= 4
+    dev_ar, dev_en = rows("dev/ar.csv"), rows("dev/en.csv")
+    assert len(dev_ar) >= 600 and len(dev_en) >= 600
+    for dev in (dev_ar, dev_en):
+        assert all(Counter(r["label"] for r in dev)[str(i)] >= 100 for i in range(5))
+
+
+def test_parallel_pairs_carry_the_same_level_and_targets_in_both_languages() -> None:
+    ar = {r["pair_id"]: r for r in rows("dev/ar.csv") if r["pair_id"]}
+    en = {r["pair_id"]: r for r in rows("dev/en.csv") if r["pair_id"]}
+    assert len(ar) >= 200 and set(ar) == set(en)
+    for pid in ar:
+        assert ar[pid]["label"] == en[pid]["label"], pid
+        assert set(ar[pid]["targets"].split(";")) == set(en[pid]["targets"].split(";")), pid
+
+
+def test_every_labeled_text_has_valid_targets() -> None:
+    for r in rows("seed/*.csv", "seed_en_extra/*.csv", "seed_ar/*.csv", "dev/*.csv"):
+        codes = r["targets"].split(";")
+        assert codes and set(codes) <= CODES and ("NONE" not in codes or codes == ["NONE"]), r["text"][:60]
+
+
+def test_no_dev_text_is_in_a_training_set_and_dev_writers_wrote_no_training_data() -> None:
+    train = rows("seed/*.csv", "seed_en_extra/*.csv", "seed_ar/*.csv")
+    dev = rows("dev/*.csv")
+    assert not {norm(r["text"]) for r in dev} & {norm(r["text"]) for r in train}
+    assert not {r["writer"] for r in dev} & {r.get("writer", "en-v1") for r in train}
