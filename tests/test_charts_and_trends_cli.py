@@ -35,7 +35,8 @@ def test_trends_json_finds_the_calm_and_the_wave_in_the_demo(demo_home: Path) ->
     assert all(set(r) == {"start", "end", "kind", "mean_hostility", "documents"} for r in data["regimes"])
     row = data["series"][0]
     assert set(row) >= {"date", "documents", "unscored", "mean_hostility", "hostile_share", "low_volume"}
-    assert sum(r["unscored"] for r in data["series"]) > 0  # Arabic statements: counted, not dropped
+    assert sum(r["documents"] for r in data["series"]) == 3487  # Arabic statements included: one model for both
+    assert sum(r["unscored"] for r in data["series"]) == 0  # nothing in the demo is left unscored for its language
 
 
 def test_trends_table_and_split_by_actor(demo_home: Path) -> None:
@@ -68,7 +69,7 @@ def test_chart_writes_briefing_ready_png_and_svg(demo_home: Path, tmp_path: Path
     assert "1 Jan 2021 – 30 Jun 2024" in svg and "from 8 sources" in svg
     for label in ("Sudani government formed", "Green Zone clashes", "Iraqi parliamentary election"):
         assert label in svg
-    assert "SYNTHETIC demo data" in svg and "minilm-hostility-v1@" in svg
+    assert "SYNTHETIC demo data" in svg and "e5-hostility-v2@" in svg
     assert "Escalation" in svg and "Calm" in svg
     assert "Kataib Hezbollah" in (out / "by_actor.svg").read_text(encoding="utf-8")
 

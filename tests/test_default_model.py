@@ -1,4 +1,5 @@
-"""The shipped default model (all-MiniLM-L6-v2 + the trained head) and `tracker eval`, as a user runs them."""
+"""The shipped models (the v1 English MiniLM head; the v2 multilingual e5 adapter and head) and `tracker eval`, as a
+user runs them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tracker.config import load_settings
-from tracker.pipeline.score import make_scorers
+from tracker.config.sections import ENGLISH_V1
+from tracker.pipeline.score import make_scorer, spec_of
 from tracker.scoring.evaluation import evaluate
 from tracker.scoring.lexicon import LexiconScorer, lexicon_level
 
@@ -20,12 +22,12 @@ PLOVER = REPO.parent / "shared" / "data" / "plover" / "hostility.csv"
 
 
 @pytest.fixture(scope="module")
-def default_scorer():  # type: ignore[no-untyped-def]
+def v1_scorer():  # type: ignore[no-untyped-def]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return make_scorers(load_settings(REPO / "config.yaml", env={}))["en"]
+    return make_scorer(load_settings(REPO / "config.yaml", env={}), spec_of(ENGLISH_V1))
 
 
-def test_the_default_model_puts_unambiguous_sentences_on_the_right_side(default_scorer) -> None:  # type: ignore[no-untyped-def]
+def test_the_v1_model_puts_unambiguous_sentences_on_the_right_side(v1_scorer) -> None:  # type: ignore[no-untyped-def]
     calm = [
         "We thank our partners for their cooperation and welcome the agreement signed today.",
         "The ministry announced that schools will reopen on Sunday after the holiday.",
@@ -36,12 +38,12 @@ def test_the_default_model_puts_unambiguous_sentences_on_the_right_side(default_
         "A roadside bomb struck a logistics convoy near Baghdad, killing two drivers, police said.",
         "We warn the occupiers: leave our land or you will pay a heavy price.",
     ]
-    scores = default_scorer.score_batch(calm + hostile)
+    scores = v1_scorer.score_batch(calm + hostile)
     calm_scores, hostile_scores = scores[: len(calm)], scores[len(calm) :]
     assert all(s.level <= 1 for s in calm_scores), [s.level for s in calm_scores]
     assert all(s.level >= 3 for s in hostile_scores), [s.level for s in hostile_scores]
     assert max(s.hostility for s in calm_scores) < min(s.hostility for s in hostile_scores)
-    assert default_scorer.version.name == "minilm-hostility-v1"
+    assert v1_scorer.version.name == "minilm-hostility-v1"
 
 
 def test_metrics_on_known_predictions() -> None:
@@ -110,7 +112,7 @@ def test_train_then_eval_from_the_command_line(tmp_path: Path, tiny_encoder: Pat
     cmd = [sys.executable, "-m", "tracker", "--config", str(REPO / "config.yaml")]
     out = tmp_path / "head"
     trained = subprocess.run(
-        [*cmd, "train", "--data", str(data), "--encoder", str(tiny_encoder), "--out", str(out)],
+        [*cmd, "train", "--method", "head", "--data", str(data), "--encoder", str(tiny_encoder), "--out", str(out)],
         capture_output=True,
         text=True,
         env=env,

