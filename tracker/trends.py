@@ -197,15 +197,30 @@ def signal_of(daily: pd.DataFrame) -> np.ndarray:
     return values.interpolate(limit_direction="both").to_numpy()
 
 
+def history_needed(detector: Detector) -> int:
+    """Days of series a change point needs: a full minimum segment on each side of it."""
+    return 2 * int(getattr(detector, "min_size", 1))
+
+
+def history_note(days: int, detector: Detector) -> str | None:
+    """What to say when the series is too short to look for change points (None when it is long enough)."""
+    needed = history_needed(detector)
+    if days >= needed:
+        return None
+    return f"not enough history for change points ({days} days, needs {needed})"
+
+
 def detect_regimes(
     daily: pd.DataFrame, detector: Detector, rule: RegimeRule = RegimeRule()
 ) -> tuple[list[date], list[Regime]]:
-    """Change points (first day of each new segment) and the segments, each with its kind."""
+    """Change points (first day of each new segment) and the segments, each with its kind. A series shorter
+    than `history_needed` is one segment (see `history_note`)."""
     daily = daily.sort_values("period").reset_index(drop=True)
     if daily.empty or daily["documents"].sum() == 0:
         return [], []
     signal = signal_of(daily)
-    breaks = detector.fit(signal).predict() if len(signal) >= 2 else []
+    long_enough = len(signal) >= max(2, history_needed(detector))
+    breaks = detector.fit(signal).predict() if long_enough else []
     bounds = [0, *sorted(set(breaks)), len(signal)]
     reference, spread = long_run(daily, rule)
     regimes = []
@@ -278,6 +293,7 @@ class TrendsResult:
     sources: list[str]
     reference: float
     spread: float
+    notes: tuple[str, ...] = ()
 
     @property
     def synthetic(self) -> bool:

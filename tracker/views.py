@@ -44,6 +44,7 @@ def trends_as_json(result: TrendsResult) -> dict[str, object]:
         "change_points": [d.isoformat() for d in result.change_points],
         "regimes": [r.as_dict() for r in result.regimes],
         "long_run": {"median_daily_hostility": round(result.reference, 4), "spread": round(result.spread, 4)},
+        "notes": list(result.notes),
         "series": series,
     }
 
@@ -62,7 +63,8 @@ def trends_as_text(result: TrendsResult, weeks: int = 12) -> str:
     for r in result.regimes:
         days = (r.end - r.start).days + 1
         lines.append(f"{r.kind:<12}{r.start!s:<12}{r.end!s:<12}{days:>6}{r.mean_hostility:>8.3f}{r.documents:>11,}")
-    lines += ["", "change points: " + (", ".join(map(str, result.change_points)) or "none"), ""]
+    lines += ["", "change points: " + (", ".join(map(str, result.change_points)) or "none")]
+    lines += [f"note: {note}" for note in result.notes] + [""]
     lines.append(f"{'ISO week':<10}{'documents':>10}{'unscored':>10}{'mean':>8}{'hostile':>9}{'violent':>9}")
     for r in result.weekly.tail(weeks).itertuples(index=False):
         iso = r.period.isocalendar()

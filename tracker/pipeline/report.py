@@ -146,5 +146,6 @@ def _methodology(settings: Settings, result: TrendsResult, unscored: dict[str, i
         "points. Regimes: PELT change points on daily mean hostility, judged against the series' long-run median "
         f"± {settings.trends.regime_k:g} robust SD of its 28-day mean. Alerts: robust z of the daily share "
         f"against a 28-day median/MAD baseline.{alerts_note}"
+        + "".join(f" Regimes: {note}." for note in result.notes)
         + (" DATA: the bundled SYNTHETIC demo corpus; no text in it was really published." if result.synthetic else "")
     )

@@ -64,6 +64,7 @@ def compute_trends(
         sources=store.source_names(lo, hi),
         reference=reference,
         spread=spread,
+        notes=tuple(n for n in [trends.history_note(len(daily), detector)] if n),
     )
 
 
