@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,40 @@ def test_a_password_written_into_the_url_is_masked_when_shown(tmp_path: Path) ->
     settings = load_settings(write(tmp_path, "store:\n  url: postgresql://u:hunter2@h/db\n"), env={})
     assert "hunter2" not in str(settings.effective())
     assert "postgresql://u:***@h/db" in str(settings.effective())
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('schedule:\n  cycle: {cron: "61 * * * *"}\n', "schedule.cycle: cron minute field '61': 61 is outside 0-59"),
+        ('schedule:\n  report: {cron: "0 6 * * funday"}\n', "schedule.report: cron day-of-week field 'funday'"),
+        ("store:\n  url: postgresql://u@db.example.org:99999/t\n", "store.url: has a port outside 1-65535"),
+    ],
+)
+def test_a_bad_cron_or_port_fails_at_load_naming_the_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings(write(tmp_path, text), env={})
+
+
+def test_a_home_that_cannot_be_created_fails_at_load_naming_the_key(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"home .*a-file/home cannot be created: .*a-file is a file"):
+        load_settings(write(tmp_path, f"home: {blocker / 'home'}\n"), env={})
+    with pytest.raises(ConfigError, match=r"\$TRACKER_HOME .*a-file is a file, not a folder"):
+        load_settings(None, env={"TRACKER_HOME": str(blocker)})
+
+
+def test_config_check_names_a_bad_cron_in_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    config = write(tmp_path, 'schedule:\n  cycle: {cron: "61 * * * *"}\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "tracker", "--config", str(config), "config", "check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "61 is outside 0-59" in result.stderr

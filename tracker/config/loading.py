@@ -88,11 +88,28 @@ def _local(path: str, base: Path) -> str:
 
 def _resolve_home(home: Path, base: Path, env: Mapping[str, str], label: str) -> tuple[Path, str]:
     if env.get("TRACKER_HOME"):
-        return Path(env["TRACKER_HOME"]).expanduser().resolve(), "TRACKER_HOME"
-    home = home.expanduser()
-    if not home.is_absolute():
-        home = base / home
-    return home.resolve(), (f"{label}: home" if label != "config" else "default")
+        resolved, source = Path(env["TRACKER_HOME"]).expanduser().resolve(), "TRACKER_HOME"
+    else:
+        home = home.expanduser()
+        resolved = (home if home.is_absolute() else base / home).resolve()
+        source = f"{label}: home" if label != "config" else "default"
+    _check_home(resolved, "$TRACKER_HOME" if source == "TRACKER_HOME" else f"{label}: home")
+    return resolved, source
+
+
+def _check_home(home: Path, key: str) -> None:
+    """The home must be a folder, or creatable: its nearest existing ancestor a writable folder."""
+    if home.exists():
+        if not home.is_dir():
+            raise ConfigError(f"{key} {home} is a file, not a folder; point it at a folder")
+        return
+    ancestor = home.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(f"{key} {home} cannot be created: {ancestor} is a file; point it at a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ConfigError(f"{key} {home} cannot be created: {ancestor} is not writable; choose another folder")
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

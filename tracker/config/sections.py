@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
@@ -26,6 +27,10 @@ class StoreSettings(Frozen):
         scheme = value.split(":", 1)[0].lower()
         if not (scheme.startswith("sqlite") or scheme.startswith("postgresql")):
             raise ValueError("must be a sqlite:///PATH or postgresql://USER@HOST/DB url")
+        try:
+            urlsplit(value).port  # noqa: B018 - urllib checks the port range when it is read
+        except ValueError:
+            raise ValueError("has a port outside 1-65535") from None
         return value
 
 

@@ -40,6 +40,39 @@ class TelegramSource(_SourceBase):
 SourceSettings = Annotated[FilesSource | RssSource | TelegramSource, Field(discriminator="kind")]
 
 
+MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
+    ("minute", 0, 59, {}),
+    ("hour", 0, 23, {}),
+    ("day", 1, 31, {}),
+    ("month", 1, 12, {m: i for i, m in enumerate(MONTHS, 1)}),
+    ("day-of-week", 0, 7, {d: i for i, d in enumerate(WEEKDAYS)}),
+)
+
+
+def cron_problem(expression: str) -> str | None:
+    """What is wrong with a 5-field crontab expression (None when it is valid): *, */n, a, a-b, a-b/n, lists,
+    and month/day names, each value inside its field's range."""
+    fields = expression.split()
+    if len(fields) != 5:
+        return "cron must have 5 fields: minute hour day month day-of-week"
+    for text, (name, low, high, names) in zip(fields, CRON_FIELDS, strict=True):
+        for part in text.lower().split(","):
+            base, _, step = part.partition("/")
+            if step and (not step.isdigit() or int(step) == 0):
+                return f"cron {name} field {text!r}: the step after / must be a positive number"
+            if base == "*":
+                continue
+            for value in base.split("-", 1):
+                number = names.get(value, int(value) if value.isdigit() else None)
+                if number is None:
+                    return f"cron {name} field {text!r}: {value!r} is not a number or name"
+                if not low <= number <= high:
+                    return f"cron {name} field {text!r}: {number} is outside {low}-{high}"
+    return None
+
+
 class JobSettings(Frozen):
     """When a job runs: a cron expression (UTC) or a fixed interval in seconds, exactly one of them."""
 
@@ -50,8 +83,9 @@ class JobSettings(Frozen):
     def _one(self) -> JobSettings:
         if (self.cron is None) == (self.interval_seconds is None):
             raise ValueError("give either cron (e.g. '0 6 * * mon') or interval_seconds, not both")
-        if self.cron is not None and len(self.cron.split()) != 5:
-            raise ValueError("cron must have 5 fields: minute hour day month day-of-week")
+        problem = cron_problem(self.cron) if self.cron is not None else None
+        if problem:
+            raise ValueError(problem)
         return self
 
 
