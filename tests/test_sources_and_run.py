@@ -283,3 +283,34 @@ def test_tracker_run_honours_the_ingest_settings_and_names_every_rejected_row(
     assert docs["Calm returns to the city"].published_at == datetime(2023, 10, 18, 20, 15, tzinfo=UTC)
     assert {d.actor for d in docs.values()} == {"KH"} and {d.source for d in docs.values()} == {"chan"}
     store.close()
+
+
+def test_tracker_run_exits_3_naming_what_failed_when_a_source_or_a_delivery_fails(
+    tmp_path: Path, server: str, tiny_encoder: Path, tiny_head: Path
+) -> None:
+    from tracker.pipeline.run import CycleResult, SourceStatus
+
+    Feeds.content["/good.xml"] = rss([("g1", "Ceasefire holds", "Calm returns")])
+    settings_with(
+        tmp_path,
+        "  - {name: dead, kind: rss, url: 'http://127.0.0.1:9/none.xml', language: en, timeout: 2}\n"
+        f"  - {{name: good, kind: rss, url: '{server}/good.xml', language: en}}\n",
+        tiny_encoder,
+        tiny_head,
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("TRACKER_HOME", None)
+    cli = subprocess.run(
+        [sys.executable, "-m", "tracker", "--config", str(tmp_path / "config.yaml"), "run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert cli.returncode == 3, cli.stderr
+    assert "failed: source dead: http://127.0.0.1:9/none.xml: unreachable" in cli.stderr
+    assert "good" in cli.stdout and "added 1 documents" in cli.stdout and "Traceback" not in cli.stderr
+    # deliveries count too, and the summary says how many failed
+    result = CycleResult(7, [SourceStatus("good", "rss", "ok")], alerts={"opened": 6, "sent": 2, "failed": 4})
+    assert result.failures == ["4 alert deliveries failed (kept in the outbox for the next run)"]
+    assert result.counts()["alerts_failed"] == 4

@@ -22,11 +22,15 @@ def print_cycle(result: CycleResult) -> None:
             f"  {s.name:<24} {s.kind:<9} {s.status:<13} read {s.read:,}, added {s.added:,}, "
             f"rejected {s.rejected:,}{extra}"
         )
+    failed = result.alerts.get("failed", 0)
     click.echo(
         f"run {result.run_id}: added {result.added:,} documents, scored {result.scored:,}, alerts opened "
         f"{result.alerts.get('opened', 0)}, sent {result.alerts.get('sent', 0)}"
+        + (f", failed {failed} (kept for retry)" if failed else "")
         + (f"; report {result.report}" if result.report else "")
     )
+    for failure in result.failures:
+        click.echo(f"  failed: {failure}", err=True)
 
 
 def print_score_summary(s: ScoreSummary) -> None:

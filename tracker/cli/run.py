@@ -47,16 +47,25 @@ def report(app: App, week: str | None, out: Path | None) -> None:
     click.echo(f"  charts: {', '.join(p.name for p in files.charts)}")
 
 
+EXIT_PARTIAL = 3
+
+
 @cli.command("run")
 @pass_app
 def run_cmd(app: App) -> None:
-    """One cycle: fetch every source, store, score, update alerts and deliver, write last week's report."""
+    """One cycle: fetch every source, store, score, update alerts and deliver, write last week's report.
+
+    Exit status: 0 when all went well; 3 when the cycle finished but a source or an alert delivery failed (what
+    failed is printed and kept in the run record; undelivered alerts wait in the outbox); 1 when the cycle could
+    not run (another run holds the lock, bad config, the store unreachable)."""
     settings = app.settings
     now = utc_now()
     with open_store(settings) as store, RejectLog(settings, now, "run") as rejects:
         result = run_once(settings, store, now=now, progress=make_progress, on_error=rejects.add, clock=utc_now)
         rejects.finish()
     print_cycle(result)
+    if result.failures:
+        raise click.exceptions.Exit(EXIT_PARTIAL)
 
 
 @cli.command()

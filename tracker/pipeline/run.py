@@ -58,6 +58,14 @@ class CycleResult:
     def added(self) -> int:
         return sum(s.added for s in self.sources)
 
+    @property
+    def failures(self) -> list[str]:
+        """What went wrong without stopping the cycle: failed sources and failed deliveries."""
+        out = [f"source {s.name}: {s.error}" for s in self.sources if s.status == "error"]
+        if self.alerts.get("failed"):
+            out.append(f"{self.alerts['failed']} alert deliveries failed (kept in the outbox for the next run)")
+        return out
+
     def counts(self) -> dict[str, Any]:
         return {
             "added": self.added,
@@ -66,6 +74,7 @@ class CycleResult:
             "sources_failed": sum(s.status == "error" for s in self.sources),
             "alerts_opened": self.alerts.get("opened", 0),
             "alerts_sent": self.alerts.get("sent", 0),
+            "alerts_failed": self.alerts.get("failed", 0),
             "sources": [s.__dict__ for s in self.sources],
             "report": self.report,
         }
@@ -101,9 +110,8 @@ def run_once(
             result.model_loaded = bool(summary.texts)
             result.alerts = update_alerts(settings, store, now=now).as_counts()
             result.report = write_weekly_report_once(settings, store, now=now)
-            failed = [s for s in result.sources if s.status == "error"]
-            if failed:
-                run.status, run.error = "partial", "; ".join(f"{s.name}: {s.error}" for s in failed)
+            if result.failures:
+                run.status, run.error = "partial", "; ".join(result.failures)
     finally:
         store.release_lock(RUN_LOCK, holder)
     return result
