@@ -268,3 +268,24 @@ def test_backtest_on_the_demo_corpus(demo_home: Path) -> None:
     opened = [date.fromisoformat(a["opened_at"]) for a in found]
     assert any(date(2023, 10, 17) <= d <= date(2023, 10, 27) for d in opened)
     assert not any(date(2022, 11, 15) <= d <= date(2023, 5, 15) for d in opened)
+
+
+def test_a_webhook_repeat_carries_the_same_key_and_the_url_is_never_logged(
+    hook_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 13, faults 9 and 10: the URL is a secret (httpx logs every request URL at INFO unless quieted), and
+    a message sent again after a crash carries the same Idempotency-Key."""
+    import logging
+
+    from tracker.alerts import AlertMessage
+    from tracker.cli import configure_logging
+
+    configure_logging()
+    secret_url = hook_url.replace("/hook", "/hook/T0K3N-s3cr3t")
+    message = AlertMessage("s", "t", {"fingerprint": "abc", "kind": "open", "day": "2023-10-18"})
+    with caplog.at_level(logging.DEBUG):
+        WebhookNotifier(secret_url, sleep=lambda s: None).send(message)
+        WebhookNotifier(secret_url, sleep=lambda s: None).send(AlertMessage.from_json(message.to_json()))
+    keys = [r["headers"]["Idempotency-Key"] for r in Hook.received]
+    assert keys == ["abc:open:2023-10-18"] * 2
+    assert "T0K3N" not in caplog.text

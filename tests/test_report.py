@@ -4,6 +4,7 @@ exploration notebook run end to end against the demo store."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from datetime import UTC, date, datetime
@@ -218,3 +219,25 @@ def test_the_notebook_runs_end_to_end_against_the_demo_store(demo_home: Path) ->
             os.environ["TRACKER_HOME"] = old
     text = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "escalation" in text and "spike day:" in text and "level 4" in text
+
+
+def test_data_strings_are_escaped_and_stripped_of_nul_and_bidi_controls(tmp_path: Path) -> None:
+    """Issue 13, fault 9: a hostile source name or methodology string never reaches the Markdown raw; NUL and
+    bidi embedding/override/isolate controls are dropped in both outputs."""
+    from dataclasses import replace
+
+    report = sample_report()
+    evil = '<img src=x onerror="alert(1)">'
+    hidden = "We warn\x00 the \u202eoccupiers\u202c \u2066now\u2069."
+    report = replace(
+        report,
+        statements=[replace(st, source=evil, text=hidden) for st in report.statements],
+        methodology={**report.methodology, "text": f"Sources covered: 1 ({evil})."},
+    )
+    md = render_markdown(report, tmp_path / "report.md").read_text(encoding="utf-8")
+    html = render_html(report)
+    assert not re.search(r"(?<!\\)<img", md) and '\\<img src=x onerror="alert\\(1\\)"\\>' in md
+    assert "<img src=x" not in html and "&lt;img src=x" in html
+    for out in (md, html):
+        assert not any(ch in out for ch in "\x00\u202e\u202c\u2066\u2069")
+        assert "occupiers" in out

@@ -271,6 +271,12 @@ class AlertMessage:
     data: dict[str, Any]
     attachments: list[str] = field(default_factory=list)
 
+    @property
+    def key(self) -> str:
+        """The same for every delivery of one alert event (rule and scope, open/repeat/resolve, day): receivers
+        drop a repeat by it, since delivery is at least once."""
+        return f"{self.data.get('fingerprint')}:{self.data.get('kind')}:{self.data.get('day')}"
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, default=str)
 

@@ -38,6 +38,7 @@ def _environment(autoescape: bool) -> Any:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=lambda value: clean(value) if isinstance(value, str) else value,
     )
     env.filters["pct"] = pct
     env.filters["pp"] = points
@@ -51,9 +52,19 @@ def _excerpt(text: str) -> str:
     return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1].rstrip() + "…"
 
 
+# NUL, and the bidi controls that embed, override or isolate (U+202A-202E, U+2066-2069): in data they can hide
+# or reorder what an analyst reads (a "Trojan source" line); the report sets direction itself.
+_INVISIBLE = dict.fromkeys([0, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
+def clean(text: str) -> str:
+    """Every string printed in a report: without NUL and without bidi embedding/override/isolate controls."""
+    return text.translate(_INVISIBLE)
+
+
 def _markdown_escape(text: object) -> str:
     """Untrusted text in Markdown: no raw HTML, no table breaks, no link or emphasis syntax."""
-    out = str(text)
+    out = clean(str(text))
     for ch in "\\`*_{}[]()#+!|<>":
         out = out.replace(ch, "\\" + ch)
     return out

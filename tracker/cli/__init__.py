@@ -20,8 +20,19 @@ from tracker.cli.app import cli
 from tracker.errors import TrackerError
 
 
-def _run(entry: Callable[..., Any]) -> None:
+QUIET_LOGGERS = ("httpx", "httpcore", "fontTools", "weasyprint", "urllib3", "matplotlib", "PIL")
+
+
+def configure_logging() -> None:
+    """Our INFO lines on stderr; third-party loggers only from WARNING: httpx logs every request's full URL at
+    INFO (a webhook URL is a secret) and fontTools prints pages of subsetting lines."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _run(entry: Callable[..., Any]) -> None:
+    configure_logging()
     try:
         code = entry(standalone_mode=False)
         if isinstance(code, int) and code:

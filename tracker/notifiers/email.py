@@ -42,6 +42,7 @@ class EmailNotifier:
         mail["Subject"] = message.subject
         mail["From"] = self.sender
         mail["To"] = ", ".join(self.recipients)
+        mail["X-Tracker-Alert-Key"] = message.key
         mail.set_content(message.text)
         for name in message.attachments:
             path = Path(name)

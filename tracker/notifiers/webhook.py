@@ -33,9 +33,7 @@ class WebhookNotifier:
 
     def send(self, message: AlertMessage) -> None:
         body = {"text": f"*{message.subject}*\n{message.text}", "alert": message.data}
-        headers = {
-            "Idempotency-Key": f"{message.data.get('fingerprint')}:{message.data.get('kind')}:{message.data.get('day')}"
-        }
+        headers = {"Idempotency-Key": message.key}
         last = ""
         with httpx.Client(timeout=self.timeout, transport=self.transport, follow_redirects=True) as client:
             for attempt in range(self.retries + 1):
