@@ -19,7 +19,6 @@ from tracker.cli import alerts, data, run, trends  # noqa: F401 - importing regi
 from tracker.cli.app import cli
 from tracker.errors import TrackerError
 
-
 QUIET_LOGGERS = ("httpx", "httpcore", "fontTools", "weasyprint", "urllib3", "matplotlib", "PIL")
 
 
