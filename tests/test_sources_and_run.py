@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,6 +49,8 @@ class Feeds(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/gone":
             return self._reply(410, b"")
+        if self.path.startswith("/drip"):
+            return self._drip()
         body = Feeds.content.get(self.path)
         if body is None:
             return self._reply(404, b"")
@@ -55,6 +58,20 @@ class Feeds(BaseHTTPRequestHandler):
         if self.headers.get("If-None-Match") == etag:
             return self._reply(304, b"")
         return self._reply(200, body, {"ETag": etag, "Content-Type": "application/xml"})
+
+    def _drip(self) -> None:
+        """A feed that sends one byte every half second, for ever (until the client goes)."""
+        Feeds.hits.append((self.path, 200))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/xml")
+        self.end_headers()
+        try:
+            for _ in range(100_000):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(0.5)
+        except OSError:
+            return
 
     def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         Feeds.hits.append((self.path, status))
@@ -314,3 +331,46 @@ def test_tracker_run_exits_3_naming_what_failed_when_a_source_or_a_delivery_fail
     result = CycleResult(7, [SourceStatus("good", "rss", "ok")], alerts={"opened": 6, "sent": 2, "failed": 4})
     assert result.failures == ["4 alert deliveries failed (kept in the outbox for the next run)"]
     assert result.counts()["alerts_failed"] == 4
+
+
+def test_a_run_killed_with_sigkill_does_not_block_the_next_one(
+    tmp_path: Path, server: str, tiny_encoder: Path, tiny_head: Path
+) -> None:
+    """Issue 13, fault 3: the killed run's lock is taken over at once on the same host (its process is gone),
+    its run record says aborted, and `tracker status` shows who holds the lock while a run works."""
+    import signal
+
+    settings = settings_with(
+        tmp_path, f"  - {{name: slow, kind: rss, url: '{server}/drip', language: en, timeout: 60}}\n", tiny_encoder,
+        tiny_head,
+    )  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("TRACKER_HOME", None)
+    cmd = [sys.executable, "-m", "tracker", "--config", str(tmp_path / "config.yaml")]
+    first = subprocess.Popen([*cmd, "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = Store.open(settings.database_url)
+    deadline = time.monotonic() + 120
+    while store.lock_holder(RUN_LOCK) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    held = store.lock_holder(RUN_LOCK)
+    assert held is not None and held["holder"].endswith(f":{first.pid}")
+    status = subprocess.run([*cmd, "status", "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert json.loads(status.stdout)["locks"][0]["holder"] == held["holder"]
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    Feeds.content["/drip"] = rss([("q1", "Calm returns", "Quiet")])  # the next run finds a normal feed
+    settings_with(
+        tmp_path, f"  - {{name: slow, kind: rss, url: '{server}/fast', language: en}}\n", tiny_encoder, tiny_head
+    )
+    Feeds.content["/fast"] = rss([("q1", "Calm returns", "Quiet")])
+    began = time.monotonic()
+    second = subprocess.run([*cmd, "run"], env=env, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert time.monotonic() - began < 60  # no waiting for the 2-hour (or 5-minute) expiry
+    assert "taken over" in second.stderr
+    runs = {r.id: r for r in store.recent_runs(10, kind="run")}
+    killed = min(runs.values(), key=lambda r: r.id)
+    assert killed.status == "aborted" and f"{held['holder']} is gone" in (killed.error or "")
+    assert max(runs.values(), key=lambda r: r.id).status == "ok"
+    assert store.lock_holder(RUN_LOCK) is None
+    store.close()

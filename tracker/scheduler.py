@@ -18,7 +18,7 @@ from tracker.errors import TrackerError
 from tracker.models import RowError
 from tracker.pipeline.common import open_store
 from tracker.pipeline.report import write_weekly_report_once
-from tracker.pipeline.run import holder_name, run_once
+from tracker.pipeline.run import holder_name, run_once, take_over_if_dead
 from tracker.urls import sqlalchemy_url
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,7 @@ def run_scheduler(settings: Settings, config: str | None) -> None:
 
     holder = holder_name()
     with open_store(settings) as store:
+        take_over_if_dead(store, SCHEDULER_LOCK, _now())
         held = store.acquire_lock(SCHEDULER_LOCK, holder, _now(), LOCK_TTL)
     if held is not None:
         raise TrackerError(f"another tracker schedule is running ({held}); only one scheduler may run")

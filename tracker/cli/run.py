@@ -90,6 +90,10 @@ def status(app: App, as_json: bool) -> None:
         f"documents {t['documents']:,}  scores {t['scores']:,}  open alerts {t['open_alerts']}  "
         f"outbox waiting {t['outbox_waiting']}"
     )
+    for lock in info["locks"]:
+        click.echo(
+            f"lock {lock['name']}: held by {lock['holder']} since {lock['since']} (expires {lock['expires_at']})"
+        )
     for job in info["next_runs"]:
         click.echo(f"next {job['id']}: {job['next_run_time']}")
     for r in info["runs"]:

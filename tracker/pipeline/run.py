@@ -4,10 +4,12 @@ run at a time, across machines sharing PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import logging
 import os
 import socket
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,7 +30,69 @@ from tracker.storage import Store
 
 log = logging.getLogger(__name__)
 RUN_LOCK = "run"
-LOCK_TTL = timedelta(hours=2)
+LOCK_TTL = timedelta(hours=2)  # without a heartbeat (library callers that pass no clock)
+HEARTBEAT_TTL = timedelta(minutes=5)  # with one: a holder on another machine is presumed gone after this
+HEARTBEAT_EVERY = 60.0  # seconds between refreshes
+
+
+def process_alive(holder: str) -> bool | None:
+    """Whether the process behind a lock holder ("host:pid") still runs: True/False on this host, None for a
+    holder on another machine (there only its heartbeat tells)."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def take_over_if_dead(store: Store, name: str, now: datetime) -> str | None:
+    """Break the lock of a holder that is gone (its process is dead on this host, or its heartbeat stopped and
+    the lock expired) and mark its runs aborted. Returns the gone holder, or None when there was nothing to
+    take over."""
+    held = store.lock_holder(name)
+    if held is None:
+        return None
+    if process_alive(held["holder"]) is not False and held["expires_at"] > now:
+        return None
+    if not store.break_lock(name, held["holder"]):
+        return None
+    reason = (
+        f"its process {held['holder']} is gone (killed, out of memory or a reboot); the lock was taken over "
+        f"at {now:%Y-%m-%d %H:%M:%S} UTC"
+    )
+    aborted = store.abort_runs(held["acquired_at"], now, reason)
+    log.warning("%s lock: %s; %d run record(s) marked aborted", name, reason, aborted)
+    return str(held["holder"])
+
+
+class Heartbeat:
+    """Refreshes a lock from a background thread while a long piece of work runs, so that a crash is noticed
+    within HEARTBEAT_TTL instead of the fixed expiry."""
+
+    def __init__(self, store: Store, name: str, holder: str, clock: Clock, every: float = HEARTBEAT_EVERY) -> None:
+        self.store, self.name, self.holder, self.clock, self.every = store, name, holder, clock, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"{name}-lock-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.store.refresh_lock(self.name, self.holder, self.clock(), HEARTBEAT_TTL)
+            except Exception as exc:  # a missed beat is logged; the lock expires only after several
+                log.warning("lock heartbeat failed: %s", exc)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
 
 
 @dataclass
@@ -94,13 +158,17 @@ def run_once(
     on_error: OnError | None = None,
     clock: Clock | None = None,
 ) -> CycleResult:
-    """One cycle; raises TrackerError when another cycle holds the run lock. Rejected rows go to `on_error`."""
+    """One cycle; raises TrackerError when another live cycle holds the run lock (one whose process is gone is
+    taken over and its run marked aborted). Rejected rows go to `on_error`. With a `clock` the lock is kept
+    alive by a heartbeat."""
     holder = holder_name()
-    held = store.acquire_lock(RUN_LOCK, holder, now, LOCK_TTL)
+    take_over_if_dead(store, RUN_LOCK, now)
+    held = store.acquire_lock(RUN_LOCK, holder, now, HEARTBEAT_TTL if clock else LOCK_TTL)
     if held is not None:
         raise TrackerError(f"another tracker run is in progress ({held}); this one stops without doing anything")
+    beat = Heartbeat(store, RUN_LOCK, holder, clock) if clock else contextlib.nullcontext()
     try:
-        with recorded_run(store, "run", now, clock) as run:
+        with beat, recorded_run(store, "run", now, clock) as run:
             result = CycleResult(run.id)
             run.counts = result.counts
             for source in settings.sources:

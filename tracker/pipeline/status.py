@@ -30,8 +30,18 @@ def status(store: Store, limit: int = 10) -> dict[str, Any]:
         }
         for r in store.recent_runs(limit)
     ]
+    locks = [
+        {
+            "name": lock["name"],
+            "holder": lock["holder"],
+            "since": lock["acquired_at"].isoformat(timespec="seconds"),
+            "expires_at": lock["expires_at"].isoformat(timespec="seconds"),
+        }
+        for lock in store.list_locks()
+    ]
     return {
         "runs": runs,
+        "locks": locks,
         "next_runs": next_runs,
         "totals": {
             "documents": store.count_documents(),

@@ -255,6 +255,17 @@ class Store(ScoringQueries, AlertQueries, RunQueries):
                 )
             )
 
+    def abort_runs(self, started_at: datetime, now: datetime, reason: str) -> int:
+        """Mark the runs still `running` that started at `started_at` (a cycle and the ingest and score runs it
+        started, which share its `now`) as `aborted`: their process died."""
+        with self._begin() as conn:
+            result = conn.execute(
+                runs.update()
+                .where(runs.c.status == "running", runs.c.started_at == started_at)
+                .values(status="aborted", finished_at=now, error=reason)
+            )
+        return int(result.rowcount or 0)
+
     def recent_runs(self, limit: int = 10, kind: str | None = None) -> list[Run]:
         query = sa.select(runs).order_by(runs.c.id.desc()).limit(limit)
         if kind is not None:

@@ -47,6 +47,21 @@ class RunQueries:
                 locks.update().where(locks.c.name == name, locks.c.holder == holder).values(expires_at=now + ttl)
             )
 
+    def lock_holder(self, name: str) -> dict[str, Any] | None:
+        """Who holds the named lock (holder, acquired_at, expires_at), or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(locks).where(locks.c.name == name)).mappings().first()
+        return dict(row) if row else None
+
+    def list_locks(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(sa.select(locks).order_by(locks.c.name)).mappings()]
+
+    def break_lock(self, name: str, holder: str) -> bool:
+        """Remove a lock its holder can no longer release (the process is gone); True when it was removed."""
+        with self._begin() as conn:
+            return bool(conn.execute(locks.delete().where(locks.c.name == name, locks.c.holder == holder)).rowcount)
+
     def release_lock(self, name: str, holder: str) -> None:
         with self._begin() as conn:
             conn.execute(locks.delete().where(locks.c.name == name, locks.c.holder == holder))
