@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,6 +44,14 @@ def atom(entries: list[tuple[str, str]]) -> bytes:
     return f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>B</title>{body}</feed>'.encode()
 
 
+@functools.cache
+def gzip_bomb(megabytes: int = 1024) -> bytes:
+    """1 GB of zeros, gzip-compressed to about 1 MB (compressed in chunks: the test never holds the 1 GB)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = b"\0" * 1_048_576
+    return b"".join(packer.compress(zeros) for _ in range(megabytes)) + packer.flush()
+
+
 class Feeds(BaseHTTPRequestHandler):
     content: ClassVar[dict[str, bytes]] = {}
     hits: ClassVar[list[tuple[str, int]]] = []
@@ -51,6 +61,8 @@ class Feeds(BaseHTTPRequestHandler):
             return self._reply(410, b"")
         if self.path.startswith("/drip"):
             return self._drip()
+        if self.path == "/bomb":
+            return self._reply(200, gzip_bomb(), {"Content-Encoding": "gzip", "Content-Type": "application/xml"})
         body = Feeds.content.get(self.path)
         if body is None:
             return self._reply(404, b"")
@@ -374,3 +386,51 @@ def test_a_run_killed_with_sigkill_does_not_block_the_next_one(
     assert max(runs.values(), key=lambda r: r.id).status == "ok"
     assert store.lock_holder(RUN_LOCK) is None
     store.close()
+
+
+def test_a_slow_drip_feed_fails_within_its_timeout_and_the_other_sources_go_on(
+    tmp_path: Path, server: str, tiny_encoder: Path, tiny_head: Path
+) -> None:
+    """Issue 13, fault 1: a server sending a byte every half second never trips a per-read timeout; the whole
+    fetch has a deadline now."""
+    Feeds.content["/good.xml"] = rss([("g1", "Ceasefire holds", "Calm returns")])
+    settings = settings_with(
+        tmp_path,
+        f"  - {{name: slow, kind: rss, url: '{server}/drip', language: en, timeout: 3}}\n"
+        f"  - {{name: good, kind: rss, url: '{server}/good.xml', language: en}}\n",
+        tiny_encoder,
+        tiny_head,
+    )
+    store = Store.open(settings.database_url)
+    began = time.monotonic()
+    result = run_once(settings, store, now=NOW)
+    assert time.monotonic() - began < 120
+    by_name = {s.name: s for s in result.sources}
+    assert by_name["slow"].status == "error" and "no complete answer within 3 s" in (by_name["slow"].error or "")
+    assert by_name["good"].status == "ok" and by_name["good"].added == 1
+    store.close()
+
+
+def test_a_gzip_bomb_stops_at_the_size_cap_in_bounded_memory(
+    tmp_path: Path, server: str, tiny_encoder: Path, tiny_head: Path
+) -> None:
+    """Issue 13, fault 1: 1 GB of zeros gzip-compressed; `tracker run` reads at most max_mb of it. Peak memory of
+    the run's process (resident set, from the kernel) stays under 300 MB; the source fails with its reason."""
+    gzip_bomb()  # built once, in this process
+    settings_with(
+        tmp_path, f"  - {{name: bomb, kind: rss, url: '{server}/bomb', language: en}}\n", tiny_encoder, tiny_head
+    )
+    config = tmp_path / "config.yaml"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("TRACKER_HOME", None)
+    probe = (
+        "import resource, subprocess, sys; "
+        f"p = subprocess.run([sys.executable, '-m', 'tracker', '--config', {str(config)!r}, 'run'], "
+        "capture_output=True, text=True); "
+        "print(p.returncode); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); print(p.stderr)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=300)
+    code, peak_kb, stderr = out.stdout.split("\n", 2)
+    assert code == "3", stderr
+    assert "over 20 MB once decompressed" in stderr and "failed: source bomb" in stderr
+    assert int(peak_kb) < 300 * 1024, f"peak resident memory {int(peak_kb) / 1024:.0f} MB"

@@ -27,7 +27,8 @@ class RssSource(_SourceBase):
 
     kind: Literal["rss"]
     url: str = Field(pattern=r"^https?://")
-    timeout: float = Field(20.0, gt=0)
+    timeout: float = Field(20.0, gt=0)  # seconds for the whole fetch: connecting, waiting and reading
+    max_mb: float = Field(20.0, gt=0)  # the body once decompressed; a bigger feed fails (a gzip bomb, a dump)
 
 
 class TelegramSource(_SourceBase):

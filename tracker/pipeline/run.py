@@ -263,7 +263,11 @@ def _fetch_rss(
         return
     try:
         response = fetch_feed(
-            source.url, etag=state.get("etag"), last_modified=state.get("last_modified"), timeout=source.timeout
+            source.url,
+            etag=state.get("etag"),
+            last_modified=state.get("last_modified"),
+            timeout=source.timeout,
+            max_bytes=int(source.max_mb * 1_000_000),
         )
     except SourceError as exc:
         store.save_source_state(source.name, now, last_status="error", last_error=str(exc))

@@ -64,15 +64,19 @@ class E5File:
     tensors: dict[str, np.ndarray]
 
 
-def _dequantize(raw: bytes, rows: int, cols: int) -> np.ndarray:
+def _dequantize(raw: bytes, rows: int, cols: int, block_rows: int = 8192) -> np.ndarray:
     """Q4_0 blocks -> fp32 [rows, cols]: per block an fp16 scale d and 16 bytes; byte j holds weight j (low
-    nibble) and weight j+16 (high nibble), each (q - 8) * d."""
-    blocks = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 18)
-    d = blocks[:, :2].copy().view(np.float16).astype(np.float32)  # [n, 1]
-    qs = blocks[:, 2:]
-    lo = (qs & 0x0F).astype(np.float32) - 8.0
-    hi = (qs >> 4).astype(np.float32) - 8.0
-    return (np.concatenate([lo, hi], axis=1) * d).reshape(rows, cols)
+    nibble) and weight j+16 (high nibble), each (q - 8) * d. Done `block_rows` rows at a time, so the 250k-row
+    embedding matrix costs its output and little more."""
+    blocks = np.frombuffer(raw, dtype=np.uint8).reshape(rows, cols // QK, 18)
+    out = np.empty((rows, cols // QK, QK), dtype=np.float32)
+    for start in range(0, rows, block_rows):
+        part = blocks[start : start + block_rows]
+        d = part[..., :2].copy().view(np.float16).astype(np.float32)  # [r, nb, 1]
+        qs = part[..., 2:]
+        out[start : start + block_rows, :, :16] = ((qs & 0x0F).astype(np.float32) - 8.0) * d
+        out[start : start + block_rows, :, 16:] = ((qs >> 4).astype(np.float32) - 8.0) * d
+    return out.reshape(rows, cols)
 
 
 def read_e5(path: Path) -> E5File:

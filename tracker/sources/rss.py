@@ -6,6 +6,7 @@ from __future__ import annotations
 import calendar
 import html
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,9 +33,13 @@ def fetch_feed(
     etag: str | None = None,
     last_modified: str | None = None,
     timeout: float = 20.0,
+    max_bytes: int = 20_000_000,
     transport: httpx.BaseTransport | None = None,
 ) -> FeedResponse:
-    """GET the feed; 304 and 410 are answers, other failures raise SourceError with the reason."""
+    """GET the feed; 304 and 410 are answers, other failures raise SourceError with the reason.
+
+    `timeout` bounds the whole fetch (a server that sends a byte every few seconds never trips a per-read
+    timeout), and `max_bytes` the body after decompression (a gzip bomb stops at the cap, in bounded memory)."""
     headers = {
         "User-Agent": USER_AGENT,
         "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5",
@@ -43,21 +48,34 @@ def fetch_feed(
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
+    deadline = time.monotonic() + timeout
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=True, transport=transport) as client:
-            response = client.get(url, headers=headers)
+        with (
+            httpx.Client(timeout=timeout, follow_redirects=True, transport=transport) as client,
+            client.stream("GET", url, headers=headers) as response,
+        ):
+            if response.status_code in (304, 410):
+                return FeedResponse(response.status_code, b"", etag, last_modified)
+            if response.status_code >= 400:
+                raise SourceError(f"{url}: HTTP {response.status_code}")
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise SourceError(
+                        f"{url}: the feed is over {max_bytes / 1e6:g} MB once decompressed; the source failed "
+                        "this run (raise its max_mb if the feed is really that big)"
+                    )
+                if time.monotonic() > deadline:
+                    raise SourceError(
+                        f"{url}: no complete answer within {timeout:g} s (the source's timeout, for the whole "
+                        "fetch); the source failed this run"
+                    )
+            return FeedResponse(
+                response.status_code, bytes(body), response.headers.get("ETag"), response.headers.get("Last-Modified")
+            )
     except httpx.HTTPError as exc:
         raise SourceError(f"{url}: unreachable ({type(exc).__name__}: {exc})".splitlines()[0]) from None
-    if response.status_code in (304, 410):
-        return FeedResponse(response.status_code, b"", etag, last_modified)
-    if response.status_code >= 400:
-        raise SourceError(f"{url}: HTTP {response.status_code}")
-    return FeedResponse(
-        response.status_code,
-        response.content,
-        response.headers.get("ETag"),
-        response.headers.get("Last-Modified"),
-    )
 
 
 def _text(value: str) -> str:
