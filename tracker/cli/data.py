@@ -47,7 +47,7 @@ def ingest(app: App, paths: tuple[Path, ...], source: str | None) -> None:
         summary = ingest_paths(
             store,
             paths,
-            row_options(settings, source),
+            row_options(settings, source, now=now),
             now=now,
             batch_size=settings.ingest.batch_size,
             progress=make_progress,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -42,6 +43,8 @@ class IngestSettings(Frozen):
     timezone: str = "UTC"
     date_formats: tuple[str, ...] = ()
     columns: dict[str, str] = Field(default_factory=dict)
+    earliest: date = date(1990, 1, 1)  # rows dated before this are rejected (an epoch-0 or typo'd date)
+    latest_days_ahead: int = Field(1, ge=0, le=3650)  # and rows dated more than this many days after now
 
     @field_validator("timezone")
     @classmethod

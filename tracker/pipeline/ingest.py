@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from tracker.config import Settings
+from tracker.errors import SourceError
+from tracker.formatting import day_start
 from tracker.models import Document, IngestSummary, RowError
 from tracker.pipeline.common import Clock, recorded_run
 from tracker.progress import ProgressFactory, no_progress
@@ -31,11 +33,14 @@ def row_options(
     actor: str | None = None,
     language: str | None = None,
     columns: bool = True,
+    now: datetime | None = None,
 ) -> RowOptions:
-    """How rows become documents, from `ingest.*` (timezone, date formats, text limit and, for files, the
-    column names) and a source's defaults."""
+    """How rows become documents, from `ingest.*` (timezone, date formats, text limit, the dates accepted and,
+    for files, the column names) and a source's defaults. `now` sets the latest date accepted."""
     ing = settings.ingest
     return RowOptions(
+        earliest=day_start(ing.earliest),
+        latest=now + timedelta(days=ing.latest_days_ahead) if now is not None else None,
         timezone=ing.timezone,
         date_formats=ing.date_formats,
         max_text_chars=ing.max_text_chars,
@@ -69,21 +74,25 @@ def store_rows(
     """Parse and store rows: `(line, row)` pairs, RowErrors for rows that could not be read, None for rows
     skipped on purpose (a service message). Adds to `summary`."""
     batch: list[Document] = []
-    for item in items:
-        if item is None:
-            continue
-        if isinstance(item, RowError):
-            reject(summary, item, on_error)
-            continue
-        line, raw = item
-        parsed = parse_row(raw, path=where, line=line, options=options, fetched_at=now)
-        if isinstance(parsed, RowError):
-            reject(summary, parsed, on_error)
-            continue
-        summary.read += 1
-        batch.append(parsed)
-        if len(batch) >= batch_size:
-            _flush(store, batch, summary)
+    try:
+        for item in items:
+            if item is None:
+                continue
+            if isinstance(item, RowError):
+                reject(summary, item, on_error)
+                continue
+            line, raw = item
+            parsed = parse_row(raw, path=where, line=line, options=options, fetched_at=now)
+            if isinstance(parsed, RowError):
+                reject(summary, parsed, on_error)
+                continue
+            summary.read += 1
+            batch.append(parsed)
+            if len(batch) >= batch_size:
+                _flush(store, batch, summary)
+    except SourceError:  # the input broke off: keep what was read before it, then say so
+        _flush(store, batch, summary)
+        raise
     if batch:
         _flush(store, batch, summary)
 
@@ -131,6 +140,8 @@ def ingest_paths(
                     batch_size=batch_size,
                     on_error=on_error,
                 )
+            except SourceError as exc:  # this file is rejected with its reason; the next files go on
+                reject(summary, RowError(str(path), 0, str(exc).removeprefix(f"{path}: ")), on_error)
             finally:
                 bar.close()
         if not summary.read:

@@ -201,7 +201,7 @@ def fetch_source(
             paths = sorted(glob.glob(source.path, recursive=True))
             if not paths:
                 raise SourceError(f"no files match {source.path}")
-            options = row_options(settings, source.name, actor=source.actor, language=source.language)
+            options = row_options(settings, source.name, actor=source.actor, language=source.language, now=now)
             summary = ingest_paths(
                 store,
                 [Path(p) for p in paths],
@@ -235,7 +235,7 @@ def _store(
 ) -> None:
     """Rows from a feed or an export (canonical keys, so `ingest.columns` does not apply) into the store."""
     summary = IngestSummary()
-    options = row_options(settings, source.name, actor=source.actor, language=source.language, columns=False)
+    options = row_options(settings, source.name, actor=source.actor, language=source.language, columns=False, now=now)
     store_rows(
         store,
         rows,

@@ -27,6 +27,8 @@ class RowOptions:
     source: str | None = None  # for rows with no source of their own
     actor: str | None = None
     language: str | None = None
+    earliest: datetime | None = None  # dates outside [earliest, latest] are rejected (a typo'd year, epoch 0)
+    latest: datetime | None = None
 
     def column(self, name: str) -> str:
         return self.columns.get(name, name)
@@ -121,6 +123,15 @@ def parse_row(
     except TimestampError:
         shown = str(date_value)[:60]
         return bad(f"cannot parse published_at {shown!r}; {ISO_HINT}")
+    if (options.earliest is not None and published_at < options.earliest) or (
+        options.latest is not None and published_at > options.latest
+    ):
+        low = f"{options.earliest:%Y-%m-%d}" if options.earliest else "any date"
+        high = f"{options.latest:%Y-%m-%d}" if options.latest else "any date"
+        return bad(
+            f"published_at {published_at:%Y-%m-%d} is outside the dates accepted ({low} to {high}); fix the date, "
+            "or widen ingest.earliest / ingest.latest_days_ahead"
+        )
     source = _text_field(raw, options.column("source")) or options.source
     if source is None:
         return bad("no source: add a 'source' column or pass --source NAME")
