@@ -14,13 +14,18 @@ FIXTURE = Path(__file__).parent / "fixtures" / "store-release-0.1.0.db"
 TABLES = ("documents", "scores", "unscored", "models", "runs", "silences", "alerts", "alert_state", "outbox")
 
 
-def snapshot(path: Path) -> dict[str, tuple[int, str]]:
-    """Each table's row count and a digest of its rows in a fixed order, read with plain sqlite3."""
+def columns_of(path: Path) -> dict[str, list[str]]:
+    with sqlite3.connect(path) as conn:
+        return {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in TABLES}
+
+
+def snapshot(path: Path, columns: dict[str, list[str]]) -> dict[str, tuple[int, str]]:
+    """Each table's row count and a digest of its rows (the given columns, in a fixed order), read with plain
+    sqlite3: later migrations may add columns, never change or lose what was there."""
     out = {}
     with sqlite3.connect(path) as conn:
-        for table in TABLES:
-            columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
-            rows = conn.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY 1").fetchall()
+        for table, cols in columns.items():
+            rows = conn.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY 1").fetchall()
             out[table] = (len(rows), hashlib.sha256(repr(rows).encode()).hexdigest())
     return out
 
@@ -28,7 +33,8 @@ def snapshot(path: Path) -> dict[str, tuple[int, str]]:
 def test_a_release_store_upgrades_in_place_with_nothing_lost(tmp_path: Path) -> None:
     db = tmp_path / "tracker.db"
     shutil.copy(FIXTURE, db)
-    before = snapshot(db)
+    released = columns_of(db)
+    before = snapshot(db, released)
     assert before["documents"][0] == 120 and before["scores"][0] == 110 and before["silences"][0] == 1
     with Store.open(f"sqlite:///{db}") as store:
         assert store.schema_version() == MIGRATIONS[-1].version
@@ -36,8 +42,9 @@ def test_a_release_store_upgrades_in_place_with_nothing_lost(tmp_path: Path) -> 
         docs = list(store.iter_documents())
         assert len({d.id for d in docs}) == 120 and all(d.published_at.tzinfo is not None for d in docs)
         assert [s["reason"] for s in store.active_silences(docs[0].published_at.date())] == ["fixture"]
-    after = snapshot(db)
+    after = snapshot(db, released)
     assert after == before  # every row of every table that existed is still there, unchanged
+    assert "date_estimated" in columns_of(db)["documents"]  # and migration 005 added its column
 
 
 def test_migrations_never_import_the_live_table_definitions() -> None:

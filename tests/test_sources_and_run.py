@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import html
 import json
 import os
 import subprocess
@@ -434,3 +435,39 @@ def test_a_gzip_bomb_stops_at_the_size_cap_in_bounded_memory(
     assert code == "3", stderr
     assert "over 20 MB once decompressed" in stderr and "failed: source bomb" in stderr
     assert int(peak_kb) < 300 * 1024, f"peak resident memory {int(peak_kb) / 1024:.0f} MB"
+
+
+def test_feeds_keep_the_full_entry_body_and_date_undated_entries_by_the_fetch(
+    tmp_path: Path, server: str, tiny_encoder: Path, tiny_head: Path
+) -> None:
+    """Issue 13, fault 6: content:encoded / Atom content is the text (not the 37-character title), and an entry
+    with no date at all is kept, dated by the fetch and flagged as estimated."""
+    body = " ".join(f"<p>Paragraph {i} of the statement, with its details and names.</p>" for i in range(25))
+    Feeds.content["/full.xml"] = (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>B</title>'
+        "<entry><id>urn:x:1</id><title>Statement on the events of Tuesday</title>"
+        "<updated>2023-10-18T10:00:00Z</updated><summary>Short.</summary>"
+        f'<content type="html">{html.escape(body)}</content></entry></feed>'
+    ).encode()
+    Feeds.content["/undated.xml"] = (
+        b'<?xml version="1.0"?><rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">'
+        b"<channel><title>W</title><item><guid>u1</guid><title>No date here</title>"
+        b"<content:encoded><![CDATA[<p>The whole text of the undated item.</p>]]></content:encoded></item>"
+        b"</channel></rss>"
+    )
+    settings = settings_with(
+        tmp_path,
+        f"  - {{name: full, kind: rss, url: '{server}/full.xml', language: en}}\n"
+        f"  - {{name: undated, kind: rss, url: '{server}/undated.xml', language: en}}\n",
+        tiny_encoder,
+        tiny_head,
+    )
+    store = Store.open(settings.database_url)
+    result = run_once(settings, store, now=NOW)
+    assert [(s.name, s.added, s.rejected) for s in result.sources] == [("full", 1, 0), ("undated", 1, 0)]
+    docs = {d.source: d for d in store.iter_documents()}
+    assert len(docs["full"].text) > 1000 and "Paragraph 24 of the statement" in docs["full"].text
+    assert "<p>" not in docs["full"].text and not docs["full"].date_estimated
+    assert docs["undated"].text.endswith("The whole text of the undated item.")
+    assert docs["undated"].published_at == NOW and docs["undated"].date_estimated
+    store.close()

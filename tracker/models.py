@@ -38,6 +38,7 @@ class Document:
     actor: str | None = None
     language: str | None = None
     url: str | None = None
+    date_estimated: bool = False  # the source gave no time: published_at is when it was fetched
 
 
 @dataclass(frozen=True, slots=True)

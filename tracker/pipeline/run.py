@@ -283,7 +283,7 @@ def _fetch_rss(
         status.status = "not_modified"
         return
     try:
-        rows = parse_feed(response.content, source.url)
+        rows = parse_feed(response.content, source.url, fetched_at=now)
     except SourceError as exc:
         store.save_source_state(source.name, now, last_status="error", last_error=str(exc))
         raise

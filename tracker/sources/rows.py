@@ -148,4 +148,5 @@ def parse_row(
         actor=(_text_field(raw, options.column("actor")) or options.actor),
         language=language.lower()[:16] if language else None,
         url=_text_field(raw, options.column("url")),
+        date_estimated=raw.get("date_estimated") is True,
     )

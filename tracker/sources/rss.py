@@ -90,9 +90,10 @@ def _when(entry: Any) -> datetime | None:
     return None
 
 
-def parse_feed(content: bytes, url: str) -> list[dict[str, Any]]:
-    """Rows for parse_row: id (entry id, else link), text (title + summary, tags stripped), published_at, url.
-    A document that is not a feed raises SourceError."""
+def parse_feed(content: bytes, url: str, fetched_at: datetime | None = None) -> list[dict[str, Any]]:
+    """Rows for parse_row: id (entry id, else link), text (the full body when the entry has one, RSS
+    content:encoded or Atom content, else title + summary; HTML reduced to text), published_at (published, else
+    updated, else `fetched_at` with date_estimated set), url. A document that is not a feed raises SourceError."""
     import feedparser
 
     feed = feedparser.parse(content)
@@ -102,17 +103,21 @@ def parse_feed(content: bytes, url: str) -> list[dict[str, Any]]:
     rows = []
     for entry in feed.entries:
         title = _text(entry.get("title", ""))
-        summary = _text(entry.get("summary", "") or entry.get("description", ""))
+        body = max((_text(c.get("value", "")) for c in entry.get("content") or []), key=len, default="")
+        summary = body or _text(entry.get("summary", "") or entry.get("description", ""))
         text = title if not summary or summary.startswith(title) else f"{title}. {summary}" if title else summary
         if summary.startswith(title) and summary:
             text = summary
         when = _when(entry)
+        estimated = when is None and fetched_at is not None
+        when = when or fetched_at
         rows.append(
             {
                 "id": entry.get("id") or entry.get("link") or None,
                 "text": text,
                 "published_at": when.isoformat() if when else None,
                 "url": entry.get("link"),
+                "date_estimated": estimated,
             }
         )
     return rows

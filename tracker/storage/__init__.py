@@ -301,6 +301,7 @@ def _document_row(d: Document) -> dict[str, Any]:
         "language": d.language,
         "url": d.url,
         "language_detected": False,
+        "date_estimated": d.date_estimated,
     }
 
 
@@ -316,6 +317,7 @@ def _document_from(row: Any) -> Document:
         actor=row["actor"],
         language=row["language"],
         url=row["url"],
+        date_estimated=bool(row["date_estimated"]),
     )
 
 

@@ -188,9 +188,17 @@ def _m004_sources_and_locks(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _m005_estimated_dates(conn: Connection) -> None:
+    """A flag on documents whose time is the fetch time because the source gave none (a feed entry without a
+    date)."""
+    false = "false" if conn.dialect.name == "postgresql" else "0"
+    conn.execute(sa.text(f"ALTER TABLE documents ADD COLUMN date_estimated BOOLEAN NOT NULL DEFAULT {false}"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial: documents, scores, runs", _m001_initial),
     Migration(2, "scoring: detected languages, unscored reasons, model registry", _m002_scoring),
     Migration(3, "alerts: alerts, alert state, silences, outbox", _m003_alerts),
     Migration(4, "sources and locks: fetch state per source, named locks", _m004_sources_and_locks),
+    Migration(5, "estimated dates: documents dated by their fetch time", _m005_estimated_dates),
 )

@@ -48,6 +48,7 @@ documents = sa.Table(
     sa.Column("language", sa.String(16)),
     sa.Column("url", sa.Text),
     sa.Column("language_detected", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("date_estimated", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 unscored = sa.Table(
