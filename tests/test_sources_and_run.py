@@ -471,3 +471,88 @@ def test_feeds_keep_the_full_entry_body_and_date_undated_entries_by_the_fetch(
     assert docs["undated"].text.endswith("The whole text of the undated item.")
     assert docs["undated"].published_at == NOW and docs["undated"].date_estimated
     store.close()
+
+
+def test_a_full_account_telegram_export_with_forwards_polls_and_text_links(
+    tmp_path: Path, tiny_encoder: Path, tiny_head: Path
+) -> None:
+    """Issue 13, fault 7: "Export Telegram data" (chats.list[].messages) is read, forwarded posts keep who they
+    came from, a poll keeps its question, a link written as text keeps its URL; `tracker ingest result.json`
+    works, with each chat as its source."""
+    export = {
+        "about": "Here is the data you requested.",
+        "chats": {
+            "about": "This page lists all chats from this export.",
+            "list": [
+                {
+                    "name": "Channel A",
+                    "type": "public_channel",
+                    "id": 111,
+                    "messages": [
+                        {
+                            "id": 1,
+                            "type": "message",
+                            "date_unixtime": "1697522400",
+                            "text": "Statement of the Islamic Resistance.",
+                            "forwarded_from": "Sabereen News",
+                        },
+                        {
+                            "id": 2,
+                            "type": "message",
+                            "date_unixtime": "1697526000",
+                            "text": [
+                                "Read the statement ",
+                                {"type": "text_link", "text": "here", "href": "https://x.org/s"},
+                            ],
+                        },
+                    ],
+                },
+                {
+                    "name": "Channel B",
+                    "type": "public_channel",
+                    "id": 222,
+                    "messages": [
+                        {
+                            "id": 1,
+                            "type": "message",
+                            "date_unixtime": "1697529600",
+                            "text": "",
+                            "poll": {
+                                "question": "Should the occupation leave?",
+                                "answers": [{"text": "Yes"}, {"text": "Now"}],
+                            },
+                        }
+                    ],
+                },
+            ],
+        },
+    }
+    folder = tmp_path / "full"
+    folder.mkdir()
+    (folder / "result.json").write_text(json.dumps(export), encoding="utf-8")
+    settings = settings_with(tmp_path, f"  - {{name: tg, kind: telegram, path: '{folder}'}}\n", tiny_encoder, tiny_head)
+    store = Store.open(settings.database_url)
+    result = run_once(settings, store, now=NOW)
+    assert [(s.status, s.read, s.added) for s in result.sources] == [("ok", 3, 3)]
+    docs = {d.external_id: d for d in store.iter_documents()}
+    assert set(docs) == {"111:1", "111:2", "222:1"}  # message ids repeat across chats
+    assert docs["111:1"].forwarded_from == "Sabereen News" and docs["111:2"].forwarded_from is None
+    assert docs["111:2"].text == "Read the statement here (https://x.org/s)"
+    assert docs["222:1"].text == "Should the occupation leave? (Yes / Now)"
+    store.close()
+    home = tmp_path / "ingest-home"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRACKER_HOME": str(home)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "tracker",
+        "--config",
+        str(tmp_path / "config.yaml"),
+        "ingest",
+        str(folder / "result.json"),
+    ]
+    ingested = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert ingested.returncode == 0, ingested.stderr
+    assert "read 3 rows from 1 file(s): added 3" in ingested.stdout
+    with Store.open(f"sqlite:///{home / 'tracker.db'}") as by_cli:
+        assert {d.source for d in by_cli.iter_documents()} == {"Channel A", "Channel B"}

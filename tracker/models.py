@@ -39,6 +39,7 @@ class Document:
     language: str | None = None
     url: str | None = None
     date_estimated: bool = False  # the source gave no time: published_at is when it was fetched
+    forwarded_from: str | None = None  # a forwarded post: whose words these are
 
 
 @dataclass(frozen=True, slots=True)

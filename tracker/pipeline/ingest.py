@@ -19,6 +19,7 @@ from tracker.pipeline.common import Clock, recorded_run
 from tracker.progress import ProgressFactory, no_progress
 from tracker.sources.files import list_files, read_rows
 from tracker.sources.rows import RawItem, RowOptions, parse_row
+from tracker.sources.telegram import parse_export, read_export
 from tracker.storage import Store
 
 MAX_KEPT_ERRORS = 1000
@@ -127,9 +128,15 @@ def ingest_paths(
             file_options = options if options.source else replace(options, source=path.stem)
             bar = progress(f"ingest {path.name}", path.stat().st_size, "B")
             try:
-                rows = read_rows(
-                    path, columns=dict(options.columns), max_cell_chars=options.max_text_chars, progress=bar.update
-                )
+                if path.suffix.lower() == ".json":  # a Telegram Desktop export (result.json): canonical keys
+                    rows: Iterable[RawItem] = parse_export(
+                        read_export(path), str(path), source_from_chat=options.source is None
+                    )
+                    file_options = replace(file_options, columns={})
+                else:
+                    rows = read_rows(
+                        path, columns=dict(options.columns), max_cell_chars=options.max_text_chars, progress=bar.update
+                    )
                 store_rows(
                     store,
                     rows,

@@ -17,7 +17,7 @@ from typing import Any
 from tracker.errors import SourceError
 from tracker.models import RowError
 
-SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "telegram"}
 REQUIRED = ("text", "published_at")
 
 RawRow = dict[str, Any]
@@ -32,13 +32,13 @@ def list_files(paths: list[Path]) -> tuple[list[Path], list[RowError]]:
         if path.is_dir():
             inside = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
             if not inside:
-                problems.append(RowError(str(path), 0, "folder holds no .csv or .jsonl files"))
+                problems.append(RowError(str(path), 0, "folder holds no .csv, .jsonl or .json files"))
             found.extend(inside)
         elif path.is_file():
             if path.suffix.lower() not in SUFFIXES:
-                problems.append(
-                    RowError(str(path), 0, f"unsupported file type {path.suffix or '(none)'}; use .csv or .jsonl")
-                )
+                kind = path.suffix or "(none)"
+                hint = "use .csv, .jsonl or a Telegram export .json"
+                problems.append(RowError(str(path), 0, f"unsupported file type {kind}; {hint}"))
             else:
                 found.append(path)
         else:

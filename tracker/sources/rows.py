@@ -149,4 +149,5 @@ def parse_row(
         language=language.lower()[:16] if language else None,
         url=_text_field(raw, options.column("url")),
         date_estimated=raw.get("date_estimated") is True,
+        forwarded_from=_text_field(raw, "forwarded_from"),
     )

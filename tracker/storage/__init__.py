@@ -302,6 +302,7 @@ def _document_row(d: Document) -> dict[str, Any]:
         "url": d.url,
         "language_detected": False,
         "date_estimated": d.date_estimated,
+        "forwarded_from": d.forwarded_from,
     }
 
 
@@ -318,6 +319,7 @@ def _document_from(row: Any) -> Document:
         language=row["language"],
         url=row["url"],
         date_estimated=bool(row["date_estimated"]),
+        forwarded_from=row["forwarded_from"],
     )
 
 

@@ -195,10 +195,16 @@ def _m005_estimated_dates(conn: Connection) -> None:
     conn.execute(sa.text(f"ALTER TABLE documents ADD COLUMN date_estimated BOOLEAN NOT NULL DEFAULT {false}"))
 
 
+def _m006_forwards(conn: Connection) -> None:
+    """Who a forwarded post was forwarded from (a Telegram channel quoting another)."""
+    conn.execute(sa.text("ALTER TABLE documents ADD COLUMN forwarded_from TEXT"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial: documents, scores, runs", _m001_initial),
     Migration(2, "scoring: detected languages, unscored reasons, model registry", _m002_scoring),
     Migration(3, "alerts: alerts, alert state, silences, outbox", _m003_alerts),
     Migration(4, "sources and locks: fetch state per source, named locks", _m004_sources_and_locks),
     Migration(5, "estimated dates: documents dated by their fetch time", _m005_estimated_dates),
+    Migration(6, "forwards: who a forwarded post came from", _m006_forwards),
 )

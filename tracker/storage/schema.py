@@ -49,6 +49,7 @@ documents = sa.Table(
     sa.Column("url", sa.Text),
     sa.Column("language_detected", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("date_estimated", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("forwarded_from", sa.Text),
 )
 
 unscored = sa.Table(
