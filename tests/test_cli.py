@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -79,3 +81,16 @@ def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("error: cannot open the store at postgresql://u:***@127.0.0.1:1/db")
     assert "Traceback" not in result.stderr
+
+
+def test_the_demo_follow_up_command_runs_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13: the printed `tracker ... trends` must not depend on the current folder."""
+    from tracker.cli.run import _follow_up
+    from tracker.config import load_settings
+
+    monkeypatch.chdir(tmp_path)  # no config.yaml here: built-in defaults
+    bare = load_settings(None, env={"TRACKER_HOME": str(tmp_path / "h")})
+    assert _follow_up(bare) == f"TRACKER_HOME={tmp_path / 'h'} tracker trends"
+    config = tmp_path / "c.yaml"
+    config.write_text("home: data\n", encoding="utf-8")
+    assert _follow_up(load_settings(config, env={})) == f"tracker --config {config.resolve()} trends"

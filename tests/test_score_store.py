@@ -164,3 +164,21 @@ def test_a_killed_score_run_resumes_and_scores_every_document_exactly_once(
         ).fetchone()[0]
     assert (total, distinct, unscored) == (n, n, 0)
     assert f"scored {n - halfway:,} documents" in rerun.stdout
+
+
+def test_progress_is_reported_per_batch_not_per_chunk(sqlite_store: Store, tiny_encoder: Path, tiny_head: Path) -> None:
+    """Issue 13: a terminal-less `tracker score` logs progress while a chunk is scored (every 10 s), so the
+    reports must come per batch of windows, not once per 1,024-document chunk."""
+    sqlite_store.save_documents([doc(i, f"the group said on monday {i}") for i in range(40)])
+    updates: list[int] = []
+
+    class Recorder:
+        def update(self, n: int = 1) -> None:
+            updates.append(n)
+
+        def close(self) -> None:
+            pass
+
+    tiny = TransformerScorer(ModelSpec("tiny", "encoder_head", str(tiny_encoder), str(tiny_head)), batch_size=8)
+    score_store(sqlite_store, {"en": tiny}, now=NOW, chunk_size=1024, progress=lambda *a: Recorder())
+    assert sum(updates) == 40 and len([n for n in updates if n]) >= 5  # 40 texts in batches of 8

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 
 import click
 
 from tracker.cli.app import App, cli, pass_app, utc_now
 from tracker.cli.output import RejectLog, print_cycle
+from tracker.config import Settings
 from tracker.pipeline.common import open_store
 from tracker.pipeline.demo import run_demo
 from tracker.pipeline.report import last_complete_week, write_report
@@ -133,7 +135,16 @@ def demo(app: App) -> None:
     click.echo(f"  report:   {result.report.html}")
     click.echo(f"            {result.report.pdf}")
     click.echo(f"            {result.report.markdown}")
-    click.echo(f"  trends:   tracker --config {settings.config_path or 'config.yaml'} trends")
+    click.echo(f"  trends:   {_follow_up(settings)}")
     rejected = sum(src.rejected for src in result.cycle.sources)
     if rejected:
         click.echo(f"  warning: {rejected} demo rows were rejected", err=True)
+
+
+def _follow_up(settings: Settings) -> str:
+    """The command to see the trends of this store, runnable from any folder."""
+    home = f"TRACKER_HOME={shlex.quote(str(settings.home))} " if settings.home_from == "TRACKER_HOME" else ""
+    config = f"--config {shlex.quote(str(settings.config_path))} " if settings.config_path else ""
+    if not config and not home:
+        home = f"TRACKER_HOME={shlex.quote(str(settings.home))} "
+    return f"{home}tracker {config}trends"

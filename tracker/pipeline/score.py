@@ -198,14 +198,26 @@ def score_store(
         bar = progress(f"score [{language}] {version}", total, "docs")
         try:
             for chunk in store.iter_to_score(language, version, rescore, chunk_size):
-                _score_chunk(store, scorer, version, chunk, now, summary)
-                bar.update(len(chunk))
+                counted = _Counted(bar.update)  # per batch of windows, in texts
+                _score_chunk(store, scorer, version, chunk, now, summary, counted)
+                bar.update(max(len(chunk) - counted.total, 0))  # reposts reuse a score: counted at the end
         finally:
             bar.close()
         summary.models[version] = summary.models.get(version, 0) + total
     store.mark_unscored(list(scorers), now)
     summary.unscored = store.unscored_counts()
     return summary
+
+
+class _Counted:
+    """A progress callback that also keeps the total it reported."""
+
+    def __init__(self, update: Callable[[int], None]) -> None:
+        self.update, self.total = update, 0
+
+    def __call__(self, n: int) -> None:
+        self.total += n
+        self.update(n)
 
 
 def _score_chunk(
@@ -215,10 +227,11 @@ def _score_chunk(
     chunk: list[tuple[str, str, str]],
     now: datetime,
     summary: ScoreSummary,
+    progress: Callable[[int], None] | None = None,
 ) -> None:
     known = store.scores_for_hashes(sorted({h for _, _, h in chunk}), version)
     todo = [(doc_id, text, h) for doc_id, text, h in chunk if h not in known]
-    results = score_texts(scorer, [text for _, text, _ in todo])
+    results = score_texts(scorer, [text for _, text, _ in todo], progress)
     fresh = {h: r for (_, _, h), r in zip(todo, results, strict=True)}
     rows: list[Score] = []
     for doc_id, _, h in chunk:

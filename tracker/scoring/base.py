@@ -43,7 +43,7 @@ class Scorer(Protocol):
     @property
     def version(self) -> ModelVersion: ...
 
-    def score_batch(self, texts: Sequence[str]) -> list[TextScore]: ...
+    def score_batch(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> list[TextScore]: ...
 
 
 def hostility_of(probabilities: Sequence[float]) -> float:
@@ -78,9 +78,7 @@ def score_texts(scorer: Scorer, texts: Sequence[str], progress: Callable[[int], 
         if text not in unique:
             unique[text] = len(order)
             order.append(text)
-    results = scorer.score_batch(order)
-    if progress is not None:
-        progress(len(texts))
+    results = scorer.score_batch(order, progress)
     return [results[unique[t]] for t in texts]
 
 

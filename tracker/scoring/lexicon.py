@@ -6,7 +6,7 @@ A text gets the highest level whose keywords it contains; cooperative keywords g
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tracker.scoring.base import ModelVersion, TextScore, score_from_probabilities
 
@@ -138,11 +138,13 @@ class LexiconScorer:
 
     version = ModelVersion("keyword-lexicon", "baseline")
 
-    def score_batch(self, texts: Sequence[str]) -> list[TextScore]:
+    def score_batch(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> list[TextScore]:
         out = []
         for text in texts:
             level = lexicon_level(text)
             probs = [0.05] * 5
             probs[level] = 0.8
             out.append(score_from_probabilities(probs))
+        if progress is not None:
+            progress(len(texts))
         return out

@@ -177,12 +177,20 @@ class TransformerScorer:
         if not texts:
             return []
         ids, owners = self.windows(texts)
-        probs = self.window_probabilities(ids, progress=None)
+        done = [0]  # texts reported so far: progress per batch, counted in texts (a long text has several windows)
+
+        def batch_done(n: int) -> None:
+            if progress is not None:
+                step = min(n * len(texts) // max(len(ids), 1), len(texts) - done[0])
+                done[0] += step
+                progress(step)
+
+        probs = self.window_probabilities(ids, progress=batch_done)
         per_text: list[list[list[float]]] = [[] for _ in texts]
         for owner, p in zip(owners, probs, strict=True):
             per_text[owner].append(p)
-        if progress is not None:
-            progress(len(texts))
+        if progress is not None and done[0] < len(texts):
+            progress(len(texts) - done[0])
         return [combine_windows(p) for p in per_text]
 
     def window_probabilities(
