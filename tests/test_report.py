@@ -3,6 +3,7 @@ exploration notebook run end to end against the demo store."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -241,3 +242,11 @@ def test_data_strings_are_escaped_and_stripped_of_nul_and_bidi_controls(tmp_path
     for out in (md, html):
         assert not any(ch in out for ch in "\x00\u202e\u202c\u2066\u2069")
         assert "occupiers" in out
+
+
+def test_the_report_and_tracker_trends_name_the_same_regime(demo_report: Path, demo_home: Path) -> None:
+    """Issue 13: one source of truth for when the escalation began."""
+    trends = json.loads(run_tracker("trends", "--json", home=demo_home).stdout)
+    covering = next(r for r in trends["regimes"] if r["start"] <= "2023-11-05" <= r["end"])
+    md = (demo_report / "report.md").read_text(encoding="utf-8")
+    assert f"Current regime: **{covering['kind']}** since {covering['start']}" in md

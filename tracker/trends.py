@@ -300,20 +300,26 @@ class TrendsResult:
         """Every source is one of the bundled demo's (so charts and reports must say the data are invented)."""
         return bool(self.sources) and all(s.startswith("demo_") for s in self.sources)
 
-    def window(self, start: date, sources: list[str]) -> TrendsResult:
-        """The same result from `start` on: series sliced, regimes clipped, the long run kept (a window judged
-        against itself would call its quietest stretch "calm" whatever the long run says)."""
+    def window(self, start: date, sources: list[str], end: date | None = None) -> TrendsResult:
+        """The same result from `start` (to `end`): series sliced, regimes clipped, the long run kept (a window
+        judged against itself would call its quietest stretch "calm" whatever the long run says)."""
         first = max(start, self.start)
-        cut = pd.Timestamp(first)
+        last = min(end, self.end) if end is not None else self.end
+        lo, hi = pd.Timestamp(first), pd.Timestamp(last)
         return replace(
             self,
             start=first,
-            daily=self.daily[self.daily["period"] >= cut].reset_index(drop=True),
-            weekly=self.weekly[self.weekly["period"] >= cut].reset_index(drop=True),
+            end=last,
+            daily=self.daily[self.daily["period"].between(lo, hi)].reset_index(drop=True),
+            weekly=self.weekly[self.weekly["period"].between(lo, hi)].reset_index(drop=True),
             by=None,
             daily_by_key=None,
             weekly_by_key=None,
-            change_points=[d for d in self.change_points if d >= first],
-            regimes=[replace(r, start=max(r.start, first)) for r in self.regimes if r.end >= first],
+            change_points=[d for d in self.change_points if first <= d <= last],
+            regimes=[
+                replace(r, start=max(r.start, first), end=min(r.end, last))
+                for r in self.regimes
+                if r.end >= first and r.start <= last
+            ],
             sources=sources,
         )

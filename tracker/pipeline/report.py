@@ -49,7 +49,9 @@ def write_report(
     if store.count_documents(since=lo, until=hi) == 0:  # cheap check before the full-history trends
         raise TrackerError(f"no documents in {iso_week(week)}; nothing to report")
     versions = list(versions) if versions is not None else current_versions(settings, store)
-    full = compute_trends(settings, store, until=end, by="actor", versions=versions)
+    # Regimes and change points from all stored history, exactly as `tracker trends` shows them (one source of
+    # truth); the week's own numbers come from its rows only.
+    full = compute_trends(settings, store, by="actor", versions=versions)
     if not full.start <= week <= full.end:
         raise TrackerError(f"no documents in {iso_week(week)}; pick a week between {full.start} and {full.end}")
     by_source = compute_trends(
@@ -98,7 +100,7 @@ def write_report(
     )
     out.mkdir(parents=True, exist_ok=True)
     chart_start = week - timedelta(weeks=rs.chart_weeks - 1)
-    recent = full.window(chart_start, store.source_names(day_start(chart_start), hi))
+    recent = full.window(chart_start, store.source_names(day_start(chart_start), hi), end=end)
     opened = [a["opened_at"] for a in stored if recent.start <= a["opened_at"] <= recent.end]
     charts = make_charts(settings, recent, out, made_on=now.date(), alerts=opened, scope="last 12 weeks")
     trend_png = out / "trend.png"
@@ -143,7 +145,8 @@ def _methodology(settings: Settings, result: TrendsResult, unscored: dict[str, i
         f"level 3 or 4. Sources covered: {len(result.sources)} ({', '.join(result.sources[:8])}"
         f"{', ...' if len(result.sources) > 8 else ''}). Documents not scored: {reasons}. Direction: hostile share "
         f"against the prior week and the 4-week norm, threshold {100 * settings.report.direction_threshold:.0f} "
-        "points. Regimes: PELT change points on daily mean hostility, judged against the series' long-run median "
+        "points. Regimes: PELT change points on daily mean hostility over all stored history (as tracker trends shows "
+        "them), judged against the series' long-run median "
         f"± {settings.trends.regime_k:g} robust SD of its 28-day mean. Alerts: robust z of the daily share "
         f"against a 28-day median/MAD baseline.{alerts_note}"
         + "".join(f" Regimes: {note}." for note in result.notes)
