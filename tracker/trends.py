@@ -6,6 +6,7 @@ pandas frames and plain values. Nothing here reads files, the clock or config.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -112,11 +113,60 @@ def auto_penalty(signal: np.ndarray, scale: float = 3.0) -> float:
     return scale * sigma * sigma * math.log(n)
 
 
+def count_noise(documents: np.ndarray, hostility_sums: np.ndarray) -> float:
+    """Robust per-document noise variance from the daily means and their volumes: between consecutive days
+    with documents, (x_i - x_j) / sqrt(1/n_i + 1/n_j) has the variance of one document's hostility."""
+    days = np.nonzero(documents > 0)[0]
+    if days.size < 3:
+        return 1e-4
+    n = documents[days]
+    x = hostility_sums[days] / n
+    z = np.diff(x) / np.sqrt(1 / n[1:] + 1 / n[:-1])
+    mad = float(np.median(np.abs(z - np.median(z))))
+    return max((1.4826 * mad) ** 2, 1e-4)
+
+
+def weighted_penalty(signal: np.ndarray, scale: float = 3.0) -> float:
+    """The rule for the volume-weighted cost: scale * sigma_doc^2 * ln(n), sigma_doc^2 the noise of one
+    document (`count_noise`), n the number of days: a day's weight is its number of documents."""
+    n = max(len(signal), 2)
+    return scale * count_noise(signal[:, 0], signal[:, 1]) * math.log(n)
+
+
+@functools.cache
+def weighted_cost() -> type:
+    """ruptures cost class "weighted": each day weighted by its number of documents, empty days contributing
+    nothing. For a segment, sum_i n_i (x_i - m)^2 with m the document-weighted mean (x_i the day's mean), from
+    cumulative sums; the signal has two columns, the day's documents and its hostility sum."""
+    from ruptures.base import BaseCost
+
+    class WeightedL2(BaseCost):
+        model = "weighted"
+        min_size = 1
+
+        def fit(self, signal: np.ndarray) -> WeightedL2:
+            s = np.asarray(signal, dtype="float64")
+            n, h = s[:, 0], s[:, 1]
+            square = np.divide(h * h, n, out=np.zeros_like(h), where=n > 0)
+            self.c0, self.c1, self.c2 = (np.concatenate([[0.0], np.cumsum(v)]) for v in (n, h, square))
+            self.signal = s
+            return self
+
+        def error(self, start: int, end: int) -> float:
+            weight = self.c0[end] - self.c0[start]
+            if weight <= 0:
+                return 0.0
+            total = self.c1[end] - self.c1[start]
+            return float(self.c2[end] - self.c2[start] - total * total / weight)
+
+    return WeightedL2
+
+
 @dataclass
 class _Ruptures:
     """The shared part: fit a ruptures search on the signal; subclasses choose the search and how to cut."""
 
-    model: str = "l2"
+    model: str = "weighted"
     min_size: int = 14
     jump: int = 1
     penalty: float | str = "auto"
@@ -128,11 +178,19 @@ class _Ruptures:
 
         self._signal = np.asarray(signal, dtype="float64")
         search = getattr(ruptures, self.search)
-        self._algo = search(model=self.model, min_size=self.min_size, jump=self.jump).fit(self._signal)
+        if self.model == "weighted":
+            algo = search(custom_cost=weighted_cost()(), min_size=self.min_size, jump=self.jump)
+        else:
+            algo = search(model=self.model, min_size=self.min_size, jump=self.jump)
+        self._algo = algo.fit(self._signal)
         return self
 
     def _penalty(self) -> float:
-        return auto_penalty(self._signal, self.penalty_scale) if self.penalty == "auto" else float(self.penalty)
+        if self.penalty != "auto":
+            return float(self.penalty)
+        if self.model == "weighted":
+            return weighted_penalty(self._signal, self.penalty_scale)
+        return auto_penalty(self._signal, self.penalty_scale)
 
     def predict(self) -> list[int]:
         return [b for b in self._algo.predict(pen=self._penalty()) if b < len(self._signal)]
@@ -189,8 +247,11 @@ class RegimeRule:
     min_spread: float = 0.03
 
 
-def signal_of(daily: pd.DataFrame) -> np.ndarray:
-    """The daily mean hostility with empty days filled in from their neighbours (for change-point search)."""
+def signal_of(daily: pd.DataFrame, weighted: bool = False) -> np.ndarray:
+    """The signal for the change-point search: weighted, each day's documents and hostility sum (empty days
+    weigh nothing); else the daily mean hostility with empty days filled in from their neighbours."""
+    if weighted:
+        return np.column_stack([daily["documents"].to_numpy("float64"), daily["hostility_sum"].to_numpy("float64")])
     values = daily["mean_hostility"].astype("float64")
     if values.notna().sum() == 0:
         return np.zeros(len(values))
@@ -218,7 +279,7 @@ def detect_regimes(
     daily = daily.sort_values("period").reset_index(drop=True)
     if daily.empty or daily["documents"].sum() == 0:
         return [], []
-    signal = signal_of(daily)
+    signal = signal_of(daily, weighted=getattr(detector, "model", "") == "weighted")
     long_enough = len(signal) >= max(2, history_needed(detector))
     breaks = detector.fit(signal).predict() if long_enough else []
     bounds = [0, *sorted(set(breaks)), len(signal)]

@@ -122,7 +122,7 @@ class DetectorSettings(Frozen):
     """The change-point detector, by name, with its parameters (see tracker.trends)."""
 
     name: Literal["pelt", "binseg"] = "pelt"
-    model: Literal["l2", "l1", "rbf"] = "l2"
+    model: Literal["weighted", "l2", "l1", "rbf"] = "weighted"  # weighted: each day by its number of documents
     min_size: int = Field(14, ge=2, le=365)
     jump: int = Field(1, ge=1, le=30)
     penalty: float | Literal["auto"] = "auto"

@@ -145,8 +145,8 @@ def _methodology(settings: Settings, result: TrendsResult, unscored: dict[str, i
         f"level 3 or 4. Sources covered: {len(result.sources)} ({', '.join(result.sources[:8])}"
         f"{', ...' if len(result.sources) > 8 else ''}). Documents not scored: {reasons}. Direction: hostile share "
         f"against the prior week and the 4-week norm, threshold {100 * settings.report.direction_threshold:.0f} "
-        "points. Regimes: PELT change points on daily mean hostility over all stored history (as tracker trends shows "
-        "them), judged against the series' long-run median "
+        "points. Regimes: PELT change points on daily mean hostility, each day weighted by its documents, over all "
+        "stored history (as tracker trends shows them), judged against the series' long-run median "
         f"± {settings.trends.regime_k:g} robust SD of its 28-day mean. Alerts: robust z of the daily share "
         f"against a 28-day median/MAD baseline.{alerts_note}"
         + "".join(f" Regimes: {note}." for note in result.notes)
