@@ -32,7 +32,11 @@ def test_trends_json_finds_the_calm_and_the_wave_in_the_demo(demo_home: Path) ->
     assert calm["kind"] == "calm" and calm["start"] <= date(2022, 11, 17) and calm["end"] >= date(2023, 4, 1)
     wave = next(r for r in regimes if r["start"] <= date(2023, 12, 1) <= r["end"])
     assert wave["kind"] == "escalation"
-    assert all(set(r) == {"start", "end", "kind", "mean_hostility", "documents"} for r in data["regimes"])
+    assert all(set(r) == {"start", "end", "kind", "absolute", "mean_hostility", "documents"} for r in data["regimes"])
+    assert wave["absolute"] == "mostly threatening" and calm["absolute"] in ("mostly neutral", "mostly critical")
+    strengths = {c["day"]: c for c in data["change_point_strength"]}
+    assert set(strengths) == set(data["change_points"])
+    assert all(abs(c["z"]) >= 3 for c in strengths.values())  # every change found stands well above the noise
     row = data["series"][0]
     assert set(row) >= {"date", "documents", "unscored", "mean_hostility", "hostile_share", "low_volume"}
     assert sum(r["documents"] for r in data["series"]) == 3487  # Arabic statements included: one model for both

@@ -110,11 +110,20 @@ class Regime:
     mean_hostility: float
     documents: int
 
+    @property
+    def absolute(self) -> str:
+        """The absolute reading, from the mean level alone ("mostly threatening"): `kind` is relative to the
+        series' own long run, so a quieter stretch of an all-hostile channel can be "calm" and still this."""
+        if self.mean_hostility != self.mean_hostility:
+            return "no scored documents"
+        return f"mostly {LEVEL_NAMES[min(4, max(0, round(self.mean_hostility * 4)))]}"
+
     def as_dict(self) -> dict[str, object]:
         return {
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
             "kind": self.kind,
+            "absolute": self.absolute,
             "mean_hostility": round(self.mean_hostility, 4),
             "documents": self.documents,
         }

@@ -301,6 +301,32 @@ def detect_regimes(
     return [r.start for r in regimes[1:]], regimes
 
 
+@dataclass(frozen=True)
+class ChangeStrength:
+    """How sure a change point is: the jump in mean hostility from the segment before to the one after, over its
+    standard error from the per-document noise and the two segments' volumes (z)."""
+
+    day: date
+    jump: float
+    z: float
+
+    def as_dict(self) -> dict[str, object]:
+        return {"day": self.day.isoformat(), "jump": round(self.jump, 4), "z": round(self.z, 1)}
+
+
+def change_strengths(daily: pd.DataFrame, regimes: Sequence[Regime]) -> list[ChangeStrength]:
+    """The strength of every change point between consecutive regimes."""
+    noise = count_noise(daily["documents"].to_numpy("float64"), daily["hostility_sum"].to_numpy("float64"))
+    out = []
+    for before, after in itertools.pairwise(regimes):
+        if not (before.documents and after.documents):
+            continue
+        jump = after.mean_hostility - before.mean_hostility
+        error = math.sqrt(noise / before.documents + noise / after.documents)
+        out.append(ChangeStrength(after.start, jump, jump / error if error else float("inf")))
+    return out
+
+
 def long_run(daily: pd.DataFrame, rule: RegimeRule) -> tuple[float, float]:
     """The series' long-run reference (median of daily means) and spread (robust sd of rolling means)."""
     values = daily["mean_hostility"].dropna()
@@ -355,6 +381,7 @@ class TrendsResult:
     reference: float
     spread: float
     notes: tuple[str, ...] = ()
+    strengths: tuple[ChangeStrength, ...] = ()
 
     @property
     def synthetic(self) -> bool:
@@ -377,6 +404,7 @@ class TrendsResult:
             daily_by_key=None,
             weekly_by_key=None,
             change_points=[d for d in self.change_points if first <= d <= last],
+            strengths=tuple(c for c in self.strengths if first <= c.day <= last),
             regimes=[
                 replace(r, start=max(r.start, first), end=min(r.end, last))
                 for r in self.regimes

@@ -42,6 +42,7 @@ def trends_as_json(result: TrendsResult) -> dict[str, object]:
         "to": result.end.isoformat(),
         "model_versions": result.versions,
         "change_points": [d.isoformat() for d in result.change_points],
+        "change_point_strength": [c.as_dict() for c in result.strengths],
         "regimes": [r.as_dict() for r in result.regimes],
         "long_run": {"median_daily_hostility": round(result.reference, 4), "spread": round(result.spread, 4)},
         "notes": list(result.notes),
@@ -58,12 +59,19 @@ def trends_as_text(result: TrendsResult, weeks: int = 12) -> str:
         f"Scale: 0 = cooperative, 1 = violent. Long-run median of daily means {result.reference:.3f}; "
         f"calm below {result.reference - result.spread:.3f}, escalation above {result.reference + result.spread:.3f}.",
         "",
-        f"{'regime':<12}{'from':<12}{'to':<12}{'days':>6}{'mean':>8}{'documents':>11}",
+        f"{'regime':<12}{'from':<12}{'to':<12}{'days':>6}{'mean':>8}{'documents':>11}  absolute reading",
     ]
     for r in result.regimes:
         days = (r.end - r.start).days + 1
-        lines.append(f"{r.kind:<12}{r.start!s:<12}{r.end!s:<12}{days:>6}{r.mean_hostility:>8.3f}{r.documents:>11,}")
-    lines += ["", "change points: " + (", ".join(map(str, result.change_points)) or "none")]
+        lines.append(
+            f"{r.kind:<12}{r.start!s:<12}{r.end!s:<12}{days:>6}{r.mean_hostility:>8.3f}{r.documents:>11,}  {r.absolute}"
+        )
+    strength = {c.day: c for c in result.strengths}
+    shown = [
+        f"{d} ({strength[d].jump:+.2f}, z {strength[d].z:.0f})" if d in strength else str(d)
+        for d in result.change_points
+    ]
+    lines += ["", "change points: " + (", ".join(shown) or "none")]
     lines += [f"note: {note}" for note in result.notes] + [""]
     lines.append(f"{'ISO week':<10}{'documents':>10}{'unscored':>10}{'mean':>8}{'hostile':>9}{'violent':>9}")
     for r in result.weekly.tail(weeks).itertuples(index=False):

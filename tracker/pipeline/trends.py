@@ -65,6 +65,7 @@ def compute_trends(
         reference=reference,
         spread=spread,
         notes=tuple(n for n in [trends.history_note(len(daily), detector)] if n),
+        strengths=tuple(trends.change_strengths(daily, regimes)),
     )
 
 
