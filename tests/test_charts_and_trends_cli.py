@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -75,6 +76,7 @@ def test_chart_writes_briefing_ready_png_and_svg(demo_home: Path, tmp_path: Path
         assert label in svg
     assert "SYNTHETIC demo data" in svg and "e5-hostility-v2@" in svg
     assert "Escalation" in svg and "Calm" in svg
+    assert "(mean; opening jump · z)" in svg and re.search(r"[+-]0\.\d\d · z \d+", svg)  # change strength
     assert "Kataib Hezbollah" in (out / "by_actor.svg").read_text(encoding="utf-8")
 
 

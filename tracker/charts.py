@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 from tracker.models import Event, Regime
-from tracker.trends import prior_norm, smooth
+from tracker.trends import ChangeStrength, prior_norm, smooth
 
 # Okabe & Ito (2008), safe for the common colour-vision deficiencies.
 BLUE, ORANGE, SKY, GREEN, YELLOW, NAVY, VERMILLION, PURPLE = (
@@ -104,8 +104,12 @@ def _date_axis(ax: Any) -> None:
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
-def _shade_regimes(ax: Any, regimes: Sequence[Regime], label: bool) -> None:
+WEAK_Z = 5.0  # a change point under this z is drawn without its strength (listed in `tracker trends`)
+
+
+def _shade_regimes(ax: Any, regimes: Sequence[Regime], label: bool, strengths: Sequence[ChangeStrength] = ()) -> None:
     span = max((regimes[-1].end - regimes[0].start).days, 1) if regimes else 1
+    opened = {c.day: c for c in strengths if abs(c.z) >= WEAK_Z}
     for r in regimes:
         colour = REGIME_COLOURS.get(r.kind)
         if colour is None:
@@ -116,7 +120,8 @@ def _shade_regimes(ax: Any, regimes: Sequence[Regime], label: bool) -> None:
             ax.text(
                 x0 + (x1 - x0) / 2,
                 0.015,
-                f"{r.kind.capitalize()}\n{r.mean_hostility:.2f}",
+                f"{r.kind.capitalize()}\n{r.mean_hostility:.2f}"
+                + (f"\n{opened[r.start].jump:+.2f} · z {abs(opened[r.start].z):.0f}" if r.start in opened else ""),
                 transform=ax.get_xaxis_transform(),
                 ha="center",
                 va="bottom",
@@ -168,9 +173,11 @@ def trend_chart(
     *,
     alerts: Sequence[date] = (),
     reference: float | None = None,
+    strengths: Sequence[ChangeStrength] = (),
 ) -> Figure:
     """Daily mean hostility (faint points; hollow on low-volume days), a smoothed line, regimes shaded and
-    labelled, events annotated, alert markers, and the daily volume underneath."""
+    labelled (with the jump and z of the change that opened each, when not weak), events annotated, alert
+    markers, and the daily volume underneath."""
     fig = _figure()
     with matplotlib.rc_context(STYLE):
         grid = fig.add_gridspec(
@@ -201,7 +208,7 @@ def trend_chart(
         ax.plot(x, line, color=BLUE, lw=2.4, label=f"{meta.smoothing_days}-day average (volume-weighted)", zorder=3)
         if reference is not None:
             ax.axhline(reference, color=DARK, lw=1.0, ls=":", zorder=1, label=f"long-run median ({reference:.2f})")
-        _shade_regimes(ax, regimes, label=True)
+        _shade_regimes(ax, regimes, label=True, strengths=strengths)
         _annotate_events(ax, events, meta.start, meta.end)
         for a in alerts:
             ax.scatter([pd.Timestamp(a)], [0.97], marker="v", s=70, color=VERMILLION, zorder=5, clip_on=False)
@@ -228,7 +235,7 @@ def trend_chart(
             fig,
             f"Hostility in statements and news, {meta.scope}",
             f"{meta.period}  ·  {meta.documents:,} scored documents from {meta.sources} sources  ·  "
-            "shaded: calm and escalation periods",
+            "shaded: calm and escalation periods" + (" (mean; opening jump · z)" if strengths else ""),
             meta,
         )
     return fig

@@ -101,7 +101,15 @@ def make_charts(
     figures = [
         (
             "trend",
-            charts.trend_chart(result.daily, result.regimes, events, meta, alerts=alerts, reference=result.reference),
+            charts.trend_chart(
+                result.daily,
+                result.regimes,
+                events,
+                meta,
+                alerts=alerts,
+                reference=result.reference,
+                strengths=result.strengths,
+            ),
         ),
         ("weekly_hostile_share", charts.weekly_hostile_chart(result.weekly, meta)),
     ]
