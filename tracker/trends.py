@@ -6,17 +6,27 @@ pandas frames and plain values. Nothing here reads files, the clock or config.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
+from tracker.changepoints import (
+    DETECTORS,
+    BinsegDetector,
+    Detector,
+    PeltDetector,
+    auto_penalty,
+    count_noise,
+    make_detector,
+    noise_sigma,
+    weighted_cost,
+    weighted_penalty,
+)
 from tracker.models import Regime
 
 AGG_COLUMNS = ("day", "key", "documents", "unscored", "hostility_sum", "hostile", "violent")
@@ -83,155 +93,6 @@ def smooth(values: pd.Series, weights: pd.Series, window: int = 7) -> pd.Series:
 def prior_norm(values: pd.Series, weeks: int = 4) -> pd.Series:
     """The mean of the previous `weeks` values (the current one excluded)."""
     return values.shift(1).rolling(weeks, min_periods=1).mean()
-
-
-# --- change points ------------------------------------------------------------------------------------------
-
-
-class Detector(Protocol):
-    """The estimator API every change-point detector follows."""
-
-    def fit(self, signal: np.ndarray) -> Detector: ...
-
-    def predict(self) -> list[int]: ...
-
-
-def noise_sigma(signal: np.ndarray) -> float:
-    """Robust day-to-day noise level: MAD of first differences / (0.6745 * sqrt 2)."""
-    diffs = np.diff(signal)
-    if diffs.size == 0:
-        return 0.0
-    mad = float(np.median(np.abs(diffs - np.median(diffs))))
-    return mad / 0.6745 / math.sqrt(2)
-
-
-def auto_penalty(signal: np.ndarray, scale: float = 3.0) -> float:
-    """The documented rule: penalty = scale * sigma^2 * ln(n), sigma the robust noise level (a BIC-style
-    penalty for the l2 cost, stiffened by `scale` so that day-to-day noise never opens a segment)."""
-    n = max(len(signal), 2)
-    sigma = max(noise_sigma(signal), 1e-3)
-    return scale * sigma * sigma * math.log(n)
-
-
-def count_noise(documents: np.ndarray, hostility_sums: np.ndarray) -> float:
-    """Robust per-document noise variance from the daily means and their volumes: between consecutive days
-    with documents, (x_i - x_j) / sqrt(1/n_i + 1/n_j) has the variance of one document's hostility."""
-    days = np.nonzero(documents > 0)[0]
-    if days.size < 3:
-        return 1e-4
-    n = documents[days]
-    x = hostility_sums[days] / n
-    z = np.diff(x) / np.sqrt(1 / n[1:] + 1 / n[:-1])
-    mad = float(np.median(np.abs(z - np.median(z))))
-    return max((1.4826 * mad) ** 2, 1e-4)
-
-
-def weighted_penalty(signal: np.ndarray, scale: float = 3.0) -> float:
-    """The rule for the volume-weighted cost: scale * sigma_doc^2 * ln(n), sigma_doc^2 the noise of one
-    document (`count_noise`), n the number of days: a day's weight is its number of documents."""
-    n = max(len(signal), 2)
-    return scale * count_noise(signal[:, 0], signal[:, 1]) * math.log(n)
-
-
-@functools.cache
-def weighted_cost() -> type:
-    """ruptures cost class "weighted": each day weighted by its number of documents, empty days contributing
-    nothing. For a segment, sum_i n_i (x_i - m)^2 with m the document-weighted mean (x_i the day's mean), from
-    cumulative sums; the signal has two columns, the day's documents and its hostility sum."""
-    from ruptures.base import BaseCost
-
-    class WeightedL2(BaseCost):
-        model = "weighted"
-        min_size = 1
-
-        def fit(self, signal: np.ndarray) -> WeightedL2:
-            s = np.asarray(signal, dtype="float64")
-            n, h = s[:, 0], s[:, 1]
-            square = np.divide(h * h, n, out=np.zeros_like(h), where=n > 0)
-            self.c0, self.c1, self.c2 = (np.concatenate([[0.0], np.cumsum(v)]) for v in (n, h, square))
-            self.signal = s
-            return self
-
-        def error(self, start: int, end: int) -> float:
-            weight = self.c0[end] - self.c0[start]
-            if weight <= 0:
-                return 0.0
-            total = self.c1[end] - self.c1[start]
-            return float(self.c2[end] - self.c2[start] - total * total / weight)
-
-    return WeightedL2
-
-
-@dataclass
-class _Ruptures:
-    """The shared part: fit a ruptures search on the signal; subclasses choose the search and how to cut."""
-
-    model: str = "weighted"
-    min_size: int = 14
-    jump: int = 1
-    penalty: float | str = "auto"
-    penalty_scale: float = 3.0
-    search = "Pelt"
-
-    def fit(self, signal: np.ndarray) -> _Ruptures:
-        import ruptures
-
-        self._signal = np.asarray(signal, dtype="float64")
-        search = getattr(ruptures, self.search)
-        if self.model == "weighted":
-            algo = search(custom_cost=weighted_cost()(), min_size=self.min_size, jump=self.jump)
-        else:
-            algo = search(model=self.model, min_size=self.min_size, jump=self.jump)
-        self._algo = algo.fit(self._signal)
-        return self
-
-    def _penalty(self) -> float:
-        if self.penalty != "auto":
-            return float(self.penalty)
-        if self.model == "weighted":
-            return weighted_penalty(self._signal, self.penalty_scale)
-        return auto_penalty(self._signal, self.penalty_scale)
-
-    def predict(self) -> list[int]:
-        return [b for b in self._algo.predict(pen=self._penalty()) if b < len(self._signal)]
-
-
-@dataclass
-class PeltDetector(_Ruptures):
-    """PELT (ruptures.Pelt): exact search for the best segmentation under a per-change penalty."""
-
-    search = "Pelt"
-
-
-@dataclass
-class BinsegDetector(_Ruptures):
-    """Binary segmentation (ruptures.Binseg): fast, greedy; a fixed number of changes or the same penalty."""
-
-    search = "Binseg"
-    n_bkps: int | None = None
-
-    def predict(self) -> list[int]:
-        if self.n_bkps is None:
-            return super().predict()
-        return [b for b in self._algo.predict(n_bkps=self.n_bkps) if b < len(self._signal)]
-
-
-DETECTORS: dict[str, type[Any]] = {"pelt": PeltDetector, "binseg": BinsegDetector}
-
-
-def make_detector(name: str, **params: Any) -> Detector:
-    """A detector by name, as chosen in config; unknown names and parameters say what is valid."""
-    cls = DETECTORS.get(name)
-    if cls is None:
-        raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(sorted(DETECTORS))}")
-    valid = set(cls.__dataclass_fields__)
-    unknown = set(params) - valid
-    if unknown:
-        raise ValueError(
-            f"detector {name!r} has no parameter {sorted(unknown)[0]!r}; valid: {', '.join(sorted(valid))}"
-        )
-    detector: Detector = cls(**params)
-    return detector
 
 
 # --- regimes ------------------------------------------------------------------------------------------------
@@ -412,3 +273,23 @@ class TrendsResult:
             ],
             sources=sources,
         )
+
+
+__all__ = [
+    "DETECTORS",
+    "BinsegDetector",
+    "ChangeStrength",
+    "Detector",
+    "PeltDetector",
+    "RegimeRule",
+    "TrendsResult",
+    "auto_penalty",
+    "build_series",
+    "change_strengths",
+    "count_noise",
+    "detect_regimes",
+    "make_detector",
+    "noise_sigma",
+    "weighted_cost",
+    "weighted_penalty",
+]
