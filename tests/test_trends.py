@@ -123,3 +123,19 @@ def test_a_step_of_015_at_two_documents_a_day_is_found_within_14_days() -> None:
         found, _ = trends.detect_regimes(trends.build_series(agg), trends.make_detector("pelt"))
         hits += any(abs((d - truth[0]).days) <= 14 for d in found)
     assert hits >= 45
+
+
+def test_a_very_thin_stream_is_searched_on_weekly_bins() -> None:
+    """Issue 14: below `weekly_below` documents a day the search runs on ISO weeks; a change then starts on a
+    Monday, and a flat stream at 0.4 a day stays one regime."""
+    rule = trends.RegimeRule(weekly_below=1.0)
+    spurious, hits = 0, 0
+    for seed in range(30):
+        flat, _ = piecewise_levels([2.0], [730], seed=seed, volume=0.4)
+        found, _ = trends.detect_regimes(trends.build_series(flat), trends.make_detector("pelt"), rule)
+        spurious += len(found)
+        step, truth = piecewise_levels([1.0, 2.6], [364, 364], seed=seed, volume=0.4)
+        found, _ = trends.detect_regimes(trends.build_series(step), trends.make_detector("pelt"), rule)
+        assert all(d.weekday() == 0 for d in found)  # weekly bins: changes start on Mondays
+        hits += any(abs((d - truth[0]).days) <= 21 for d in found)
+    assert spurious <= 1 and hits >= 27

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, is_dataclass, replace
 from datetime import date
 
 import numpy as np
@@ -106,6 +106,7 @@ class RegimeRule:
     k: float = 1.0
     window: int = 28
     min_spread: float = 0.03
+    weekly_below: float = 0.0  # search on ISO-week bins when the stream averages fewer documents a day (0: never)
 
 
 def signal_of(daily: pd.DataFrame, weighted: bool = False) -> np.ndarray:
@@ -140,10 +141,8 @@ def detect_regimes(
     daily = daily.sort_values("period").reset_index(drop=True)
     if daily.empty or daily["documents"].sum() == 0:
         return [], []
-    signal = signal_of(daily, weighted=getattr(detector, "model", "") == "weighted")
-    long_enough = len(signal) >= max(2, history_needed(detector))
-    breaks = detector.fit(signal).predict() if long_enough else []
-    bounds = [0, *sorted(set(breaks)), len(signal)]
+    breaks = _breaks(daily, detector, rule.weekly_below)
+    bounds = [0, *sorted(set(breaks)), len(daily)]
     reference, spread = long_run(daily, rule)
     regimes = []
     for a, b in itertools.pairwise(bounds):
@@ -186,6 +185,24 @@ def change_strengths(daily: pd.DataFrame, regimes: Sequence[Regime]) -> list[Cha
         error = math.sqrt(noise / before.documents + noise / after.documents)
         out.append(ChangeStrength(after.start, jump, jump / error if error else float("inf")))
     return out
+
+
+def _breaks(daily: pd.DataFrame, detector: Detector, weekly_below: float) -> list[int]:
+    """Where segments start, as indices into `daily`. A weighted search on a stream averaging fewer than
+    `weekly_below` documents a day runs on ISO-week bins (a week of documents weighs what it holds) and a
+    change starts on its week's Monday; otherwise on days."""
+    weighted = getattr(detector, "model", "") == "weighted"
+    if not (weighted and weekly_below > 0 and daily["documents"].mean() < weekly_below and is_dataclass(detector)):
+        signal = signal_of(daily, weighted=weighted)
+        return detector.fit(signal).predict() if len(signal) >= max(2, history_needed(detector)) else []
+    monday = daily["period"] - pd.to_timedelta(daily["period"].dt.day_of_week, unit="D")
+    weeks = daily.groupby(monday, sort=True)[["documents", "hostility_sum"]].sum()
+    weekly = replace(detector, min_size=max(2, math.ceil(int(getattr(detector, "min_size", 14)) / 7)))
+    signal = weeks.to_numpy("float64")
+    if len(signal) < max(2, history_needed(weekly)):
+        return []
+    starts = [weeks.index[i] for i in weekly.fit(signal).predict()]
+    return [int(np.searchsorted(daily["period"].to_numpy(), s.to_datetime64())) for s in starts]
 
 
 def long_run(daily: pd.DataFrame, rule: RegimeRule) -> tuple[float, float]:

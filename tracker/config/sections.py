@@ -144,6 +144,7 @@ class TrendsSettings(Frozen):
     smoothing_days: int = Field(7, ge=1, le=90)
     detector: DetectorSettings = DetectorSettings()
     regime_k: float = Field(1.0, gt=0)
+    weekly_below_daily_documents: float = Field(1.0, ge=0)  # thinner streams: change points on weekly bins
     regime_window_days: int = Field(28, ge=2, le=365)
     small_multiples: int = Field(6, ge=1, le=16)
 

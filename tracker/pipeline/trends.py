@@ -43,7 +43,7 @@ def compute_trends(
     daily = trends.build_series(total, start=start, end=end, min_documents=ts.min_daily_documents)
     weekly = trends.build_series(total, freq="W", start=start, end=end, min_documents=ts.min_weekly_documents)
     detector = trends.make_detector(ts.detector.name, **ts.detector.params())
-    rule = trends.RegimeRule(k=ts.regime_k, window=ts.regime_window_days)
+    rule = trends.RegimeRule(k=ts.regime_k, window=ts.regime_window_days, weekly_below=ts.weekly_below_daily_documents)
     change_points, regimes = trends.detect_regimes(daily, detector, rule)
     reference, spread = trends.long_run(daily, rule)
     daily_by_key = weekly_by_key = None
