@@ -556,3 +556,16 @@ def test_a_full_account_telegram_export_with_forwards_polls_and_text_links(
     assert "read 3 rows from 1 file(s): added 3" in ingested.stdout
     with Store.open(f"sqlite:///{home / 'tracker.db'}") as by_cli:
         assert {d.source for d in by_cli.iter_documents()} == {"Channel A", "Channel B"}
+
+
+def test_the_heartbeat_keeps_the_run_lock_alive_from_its_thread(tmp_path: Path) -> None:
+    from tracker.pipeline.run import HEARTBEAT_TTL, Heartbeat
+
+    store = Store.open(f"sqlite:///{tmp_path / 'hb.db'}")
+    assert store.acquire_lock(RUN_LOCK, "me:1", NOW, timedelta(seconds=1)) is None
+    ticks = iter(range(1000))
+    with Heartbeat(store, RUN_LOCK, "me:1", lambda: NOW + timedelta(minutes=next(ticks)), every=0.05):
+        time.sleep(0.4)
+    held = store.lock_holder(RUN_LOCK)
+    assert held is not None and held["expires_at"] >= NOW + HEARTBEAT_TTL + timedelta(minutes=2)  # refreshed
+    store.close()
