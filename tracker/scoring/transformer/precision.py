@@ -66,7 +66,8 @@ def probe(torch: Any, model: Any, vocab_size: int) -> dict[str, Any]:
 
 def choose_cpu_precision(torch: Any, model: Any, model_key: str, cache_file: Path | None) -> str:
     """ "bf16" or "fp32" for this model on this CPU, from the cache or a probe (about a second)."""
-    key = hashlib.sha256(f"{cpu_signature(torch.__version__)} | {model_key}".encode()).hexdigest()[:24]
+    cpu = cpu_signature(torch.__version__)
+    key = hashlib.sha256(f"{cpu} | {model_key}".encode()).hexdigest()[:24]
     cache: dict[str, Any] = {}
     if cache_file is not None and cache_file.is_file():
         try:
@@ -76,7 +77,7 @@ def choose_cpu_precision(torch: Any, model: Any, model_key: str, cache_file: Pat
     if key in cache:
         return str(cache[key]["choice"])
     result = probe(torch, model, int(getattr(model.config, "vocab_size", 30000)))
-    result.update({"cpu": cpu_signature(torch.__version__), "model": model_key})
+    result.update({"cpu": cpu, "model": model_key})
     log.info(
         "precision probe for %s: bf16 %.2fx fp32, min cosine %.4f -> %s",
         model_key, result["speedup"], result["min_cosine"], result["choice"],
