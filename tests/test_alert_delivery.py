@@ -33,10 +33,10 @@ STEP = date(2024, 3, 1)
 NOW = datetime(2024, 3, 3, 6, 0, tzinfo=UTC)  # evaluates up to 2 March: the step and the day after
 
 
-def fill(store: Store, days: int = 90, volume: int = 30) -> None:
-    """Documents and scores: hostile share 10% until STEP, 80% from it."""
+def fill(store: Store, days: int = 90, volume: int = 30, after: int = 5) -> None:
+    """Documents and scores: hostile share 10% until STEP, 80% from it (`after` days from STEP on)."""
     rng = np.random.default_rng(0)
-    first = STEP - timedelta(days=days - 5)
+    first = STEP - timedelta(days=days - after)
     docs, scores = [], []
     for d in range(days):
         day = first + timedelta(days=d)
@@ -111,7 +111,32 @@ def test_file_channel_gets_one_message_per_alert_even_when_rerun(filled: Store, 
     again = update_alerts(settings, filled, now=NOW, versions=[VERSION])
     assert (again.evaluated_days, again.opened, again.sent) == (0, 0, 0)
     assert len((tmp_path / "home" / "alerts.jsonl").read_text(encoding="utf-8").splitlines()) == len(lines)
-    assert len(filled.list_alerts()) == first.opened
+    assert len([a for a in filled.list_alerts() if a.rule != "regime_change"]) == first.opened
+
+
+def test_a_regime_change_is_announced_once_when_it_has_held(tmp_path: Path) -> None:
+    (tmp_path / "home").mkdir()
+    store = Store.open(f"sqlite:///{tmp_path / 'home' / 'tracker.db'}")  # where `tracker alerts` looks
+    fill(store, days=150, volume=10, after=40)
+    settings = settings_for(tmp_path, "file", "  initial_lookback_days: 60\n")
+    summary = update_alerts(settings, store, now=datetime(2024, 4, 10, 6, tzinfo=UTC), versions=[VERSION])
+    lines = (tmp_path / "home" / "alerts.jsonl").read_text(encoding="utf-8").splitlines()
+    regime = [json.loads(line) for line in lines if json.loads(line)["data"]["kind"] == "regime_change"]
+    assert summary.regime_changes == 1 and len(regime) == 1
+    data = regime[0]["data"]
+    assert data["severity"] == "escalation" and data["announced_before"] in ("normal", "calm")
+    assert abs((date.fromisoformat(data["regime"]["start"]) - STEP).days) <= 7
+    assert 14 <= (date.fromisoformat(data["day"]) - STEP).days <= 24  # held 14 days, confirmed on 3
+    assert regime[0]["subject"].startswith("[tracker] Escalation") and "long run" in regime[0]["text"]
+    assert all(s["level"] == 4 for s in data["statements"])
+    again = update_alerts(settings, store, now=datetime(2024, 4, 10, 6, tzinfo=UTC), versions=[VERSION])
+    assert again.regime_changes == 0 and again.evaluated_days == 0
+    assert len((tmp_path / "home" / "alerts.jsonl").read_text(encoding="utf-8").splitlines()) == len(lines)
+    current = [a for a in store.list_alerts() if a.rule == "regime_change" and a.resolved_at is None]
+    assert [a.severity for a in current] == ["escalation"]
+    listed = run_tracker("alerts", "--days", "3650", home=tmp_path / "home")
+    assert "escalation regime in overall" in listed.stdout, listed.stdout
+    store.close()
 
 
 def test_a_silenced_scope_records_the_alert_but_sends_nothing(filled: Store, tmp_path: Path) -> None:
@@ -262,12 +287,19 @@ def test_backtest_on_the_demo_corpus(demo_home: Path) -> None:
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
     assert 1 <= len(found) < 15
+    spikes = [a for a in found if a["rule"] != "regime_change"]
     assert all(
-        set(a) >= {"scope", "opened_at", "resolved_at", "severity", "peak_share", "baseline_share"} for a in found
+        set(a) >= {"scope", "opened_at", "resolved_at", "severity", "peak_share", "baseline_share"} for a in spikes
     )
-    opened = [date.fromisoformat(a["opened_at"]) for a in found]
+    opened = [date.fromisoformat(a["opened_at"]) for a in spikes]
     assert any(date(2023, 10, 17) <= d <= date(2023, 10, 27) for d in opened)
     assert not any(date(2022, 11, 15) <= d <= date(2023, 5, 15) for d in opened)
+    # Regime changes as the job would have announced them: the calm after the new government, the 2023 wave,
+    # and its end; each within 21 days of where the whole history puts it (2022-10-27, 2023-10-13, 2024-02-01).
+    changes = {a["severity"]: date.fromisoformat(a["opened_at"]) for a in found if a["rule"] == "regime_change"}
+    assert date(2022, 10, 27) < changes["calm"] <= date(2022, 11, 17) or changes["calm"] > date(2024, 2, 1)
+    assert date(2023, 10, 6) <= changes["escalation"] <= date(2023, 11, 3)
+    assert len([a for a in found if a["rule"] == "regime_change"]) <= 6
 
 
 def test_a_webhook_repeat_carries_the_same_key_and_the_url_is_never_logged(

@@ -180,9 +180,9 @@ class ScopeState:
 class Action:
     """What the shell must do: store and announce an opened, repeated or resolved alert."""
 
-    kind: str  # open | repeat | resolve
+    kind: str  # open | repeat | resolve (spikes); baseline | open | close (regime changes)
     alert: Alert
-    evaluation: Evaluation
+    evaluation: Any  # an Evaluation, or for regime changes a tracker.regime_alerts.RegimeEvaluation
 
 
 @dataclass
@@ -316,29 +316,10 @@ def build_message(
             + (f" Open since {a.opened_at}; peak {pct(a.peak_share)}." if action.kind == "repeat" else "")
         )
     lines = [head, f"Window: {window} (UTC).", ""]
-    quoted = []
-    if statements and action.kind != "resolve":
-        lines.append("Most hostile statements in the window:")
-        for i, s in enumerate(statements, 1):
-            text = " ".join(str(s["text"]).split())
-            if len(text) > EXCERPT:
-                text = text[: EXCERPT - 1].rstrip() + "…"
-            when = s["published_at"]
-            day = when.date().isoformat() if isinstance(when, datetime) else str(when)[:10]
-            lines.append(f"{i}. [{day} · {s['source']} · level {s['level']} · {float(s['hostility']):.2f}] {text}")
-            quoted.append(
-                {
-                    "text": text,
-                    "source": s["source"],
-                    "date": day,
-                    "level": int(s["level"]),
-                    "hostility": round(float(s["hostility"]), 3),
-                    "actor": s.get("actor"),
-                }
-            )
-        lines.append("")
-    until = ev.day + timedelta(days=silence_hint_days)
-    lines.append(f'To silence: tracker alerts silence "{a.scope}" --until {until} --reason "..."')
+    quoted: list[dict[str, Any]] = []
+    if action.kind != "resolve":
+        lines, quoted = quote_statements(lines, statements, "Most hostile statements in the window:")
+    lines.append(silence_hint(a.scope, ev.day, silence_hint_days))
     data = {
         "kind": action.kind,
         "rule": a.rule,
@@ -358,6 +339,38 @@ def build_message(
         "statements": quoted,
     }
     return AlertMessage(subject, "\n".join(lines), data, list(attachments))
+
+
+def quote_statements(
+    lines: list[str], statements: Sequence[dict[str, Any]], title: str
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The message lines with the statements quoted under `title` (excerpts), and the same as data."""
+    if not statements:
+        return lines, []
+    lines = [*lines, title]
+    quoted = []
+    for i, s in enumerate(statements, 1):
+        text = " ".join(str(s["text"]).split())
+        if len(text) > EXCERPT:
+            text = text[: EXCERPT - 1].rstrip() + "…"
+        when = s["published_at"]
+        day = when.date().isoformat() if isinstance(when, datetime) else str(when)[:10]
+        lines.append(f"{i}. [{day} · {s['source']} · level {s['level']} · {float(s['hostility']):.2f}] {text}")
+        quoted.append(
+            {
+                "text": text,
+                "source": s["source"],
+                "date": day,
+                "level": int(s["level"]),
+                "hostility": round(float(s["hostility"]), 3),
+                "actor": s.get("actor"),
+            }
+        )
+    return [*lines, ""], quoted
+
+
+def silence_hint(scope: str, day: date, days: int = 7) -> str:
+    return f'To silence: tracker alerts silence "{scope}" --until {day + timedelta(days=days)} --reason "..."'
 
 
 def silenced(scope: str, day: date, active: Sequence[dict[str, Any]]) -> bool:

@@ -107,6 +107,7 @@ class RegimeRule:
     window: int = 28
     min_spread: float = 0.03
     weekly_below: float = 0.0  # search on ISO-week bins when the stream averages fewer documents a day (0: never)
+    min_z: float = 0.0  # change points weaker than this (|jump| / standard error) are hidden: their sides merged
 
 
 def signal_of(daily: pd.DataFrame, weighted: bool = False) -> np.ndarray:
@@ -138,27 +139,61 @@ def detect_regimes(
 ) -> tuple[list[date], list[Regime]]:
     """Change points (first day of each new segment) and the segments, each with its kind. A series shorter
     than `history_needed` is one segment (see `history_note`)."""
+    found = find_regimes(daily, detector, rule)
+    return found.change_points, found.regimes
+
+
+@dataclass(frozen=True)
+class RegimeSearch:
+    """What the change-point search found: the regimes kept, the strength of each change point between them, and
+    the weak change points hidden (|z| under `RegimeRule.min_z`, their two sides merged into one regime)."""
+
+    change_points: list[date]
+    regimes: list[Regime]
+    strengths: tuple[ChangeStrength, ...]
+    hidden: tuple[ChangeStrength, ...]
+    reference: float
+    spread: float
+
+
+def find_regimes(
+    daily: pd.DataFrame,
+    detector: Detector,
+    rule: RegimeRule = RegimeRule(),
+    long_run_of: tuple[float, float] | None = None,
+) -> RegimeSearch:
+    """Change points and regimes, weak change points merged away (weakest first, strengths recomputed after
+    each merge). Kinds are judged against `long_run_of` (reference, spread) when given, else this series'."""
     daily = daily.sort_values("period").reset_index(drop=True)
+    reference, spread = long_run_of or long_run(daily, rule)
     if daily.empty or daily["documents"].sum() == 0:
-        return [], []
-    breaks = _breaks(daily, detector, rule.weekly_below)
-    bounds = [0, *sorted(set(breaks)), len(daily)]
-    reference, spread = long_run(daily, rule)
-    regimes = []
-    for a, b in itertools.pairwise(bounds):
-        part = daily.iloc[a:b]
-        docs = int(part["documents"].sum())
-        mean = float(part["hostility_sum"].sum() / docs) if docs else float("nan")
-        regimes.append(
-            Regime(
-                start=part["period"].iloc[0].date(),
-                end=part["period"].iloc[-1].date(),
-                kind=classify(mean, reference, spread, rule.k),
-                mean_hostility=mean,
-                documents=docs,
-            )
-        )
-    return [r.start for r in regimes[1:]], regimes
+        return RegimeSearch([], [], (), (), reference, spread)
+    bounds = [0, *sorted(set(_breaks(daily, detector, rule.weekly_below))), len(daily)]
+    noise = count_noise(daily["documents"].to_numpy("float64"), daily["hostility_sum"].to_numpy("float64"))
+    hidden: list[ChangeStrength] = []
+    while True:
+        regimes = [_segment(daily.iloc[a:b], reference, spread, rule.k) for a, b in itertools.pairwise(bounds)]
+        strengths = _strengths(regimes, noise)
+        weak = [c for c in strengths if abs(c.z) < rule.min_z]
+        if not weak:
+            break
+        weakest = min(weak, key=lambda c: abs(c.z))
+        hidden.append(weakest)
+        bounds = [b for b, r in zip(bounds, [*regimes, None], strict=True) if r is None or r.start != weakest.day]
+    hidden.sort(key=lambda c: c.day)
+    return RegimeSearch([r.start for r in regimes[1:]], regimes, tuple(strengths), tuple(hidden), reference, spread)
+
+
+def _segment(part: pd.DataFrame, reference: float, spread: float, k: float) -> Regime:
+    docs = int(part["documents"].sum())
+    mean = float(part["hostility_sum"].sum() / docs) if docs else float("nan")
+    return Regime(
+        start=part["period"].iloc[0].date(),
+        end=part["period"].iloc[-1].date(),
+        kind=classify(mean, reference, spread, k),
+        mean_hostility=mean,
+        documents=docs,
+    )
 
 
 @dataclass(frozen=True)
@@ -177,6 +212,10 @@ class ChangeStrength:
 def change_strengths(daily: pd.DataFrame, regimes: Sequence[Regime]) -> list[ChangeStrength]:
     """The strength of every change point between consecutive regimes."""
     noise = count_noise(daily["documents"].to_numpy("float64"), daily["hostility_sum"].to_numpy("float64"))
+    return _strengths(regimes, noise)
+
+
+def _strengths(regimes: Sequence[Regime], noise: float) -> list[ChangeStrength]:
     out = []
     for before, after in itertools.pairwise(regimes):
         if not (before.documents and after.documents):
@@ -260,6 +299,7 @@ class TrendsResult:
     spread: float
     notes: tuple[str, ...] = ()
     strengths: tuple[ChangeStrength, ...] = ()
+    hidden: tuple[ChangeStrength, ...] = ()  # weak change points, merged away (listed on request)
 
     @property
     def synthetic(self) -> bool:
@@ -283,6 +323,7 @@ class TrendsResult:
             weekly_by_key=None,
             change_points=[d for d in self.change_points if first <= d <= last],
             strengths=tuple(c for c in self.strengths if first <= c.day <= last),
+            hidden=tuple(c for c in self.hidden if first <= c.day <= last),
             regimes=[
                 replace(r, start=max(r.start, first), end=min(r.end, last))
                 for r in self.regimes
@@ -299,12 +340,14 @@ __all__ = [
     "Detector",
     "PeltDetector",
     "RegimeRule",
+    "RegimeSearch",
     "TrendsResult",
     "auto_penalty",
     "build_series",
     "change_strengths",
     "count_noise",
     "detect_regimes",
+    "find_regimes",
     "make_detector",
     "noise_sigma",
     "weighted_cost",

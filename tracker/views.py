@@ -32,8 +32,8 @@ def _series_rows(frame: pd.DataFrame) -> list[dict[str, object]]:
     ]
 
 
-def trends_as_json(result: TrendsResult) -> dict[str, object]:
-    """The `tracker trends --json` document."""
+def trends_as_json(result: TrendsResult, weak: bool = False) -> dict[str, object]:
+    """The `tracker trends --json` document (with `weak`, also the weak change points hidden by merging)."""
     series = _series_rows(result.daily)
     if result.daily_by_key is not None:
         series += _series_rows(result.daily_by_key)
@@ -46,12 +46,15 @@ def trends_as_json(result: TrendsResult) -> dict[str, object]:
         "regimes": [r.as_dict() for r in result.regimes],
         "long_run": {"median_daily_hostility": round(result.reference, 4), "spread": round(result.spread, 4)},
         "notes": list(result.notes),
+        "hidden_change_points": len(result.hidden),
+        **({"weak_change_points": [c.as_dict() for c in result.hidden]} if weak else {}),
         "series": series,
     }
 
 
-def trends_as_text(result: TrendsResult, weeks: int = 12) -> str:
-    """A readable summary: regimes, change points, the last weeks, and keys when split."""
+def trends_as_text(result: TrendsResult, weeks: int = 12, weak: bool = False) -> str:
+    """A readable summary: regimes, change points, the last weeks, and keys when split (with `weak`, the weak
+    change points hidden by merging are listed too)."""
     d = result.daily
     lines = [
         f"Hostility {result.start} to {result.end}: {int(d['documents'].sum()):,} scored documents from "
@@ -72,6 +75,15 @@ def trends_as_text(result: TrendsResult, weeks: int = 12) -> str:
         for d in result.change_points
     ]
     lines += ["", "change points: " + (", ".join(shown) or "none")]
+    if result.hidden and weak:
+        lines.append(
+            "weak change points, hidden (their two sides merged into one regime): "
+            + ", ".join(f"{c.day} ({c.jump:+.2f}, z {c.z:.1f})" for c in result.hidden)
+        )
+    elif result.hidden:
+        lines.append(
+            f"{len(result.hidden)} weak change point(s) hidden (merged into their neighbours); --weak lists them"
+        )
     lines += [f"note: {note}" for note in result.notes] + [""]
     lines.append(f"{'ISO week':<10}{'documents':>10}{'unscored':>10}{'mean':>8}{'hostile':>9}{'violent':>9}")
     for r in result.weekly.tail(weeks).itertuples(index=False):

@@ -13,6 +13,7 @@ from tracker.formatting import pct
 from tracker.pipeline.alerts import backtest as run_backtest
 from tracker.pipeline.alerts import update_alerts
 from tracker.pipeline.common import open_store
+from tracker.regime_alerts import RULE as REGIME_RULE
 
 
 @cli.group("alerts", invoke_without_command=True)
@@ -48,6 +49,14 @@ def alerts_group(ctx: click.Context, as_json: bool, days: int) -> None:
     if not listed:
         click.echo(f"no open alerts, none in the last {days} days")
     for a in listed:
+        if a.rule == REGIME_RULE:
+            state = f"until {a.resolved_at}" if a.resolved_at else "current"
+            sent = "" if a.last_notified else " (first seen; not announced)"
+            click.echo(
+                f"{a.opened_at}  {state:<20} {a.severity:<10} regime in {a.scope}: mean hostility {a.peak_share:.2f}"
+                f" (before {a.baseline_share:.2f}){sent}"
+            )
+            continue
         state = f"resolved {a.resolved_at}" if a.resolved_at else "OPEN"
         click.echo(
             f"{a.opened_at}  {state:<20} {a.severity:<7} {a.rule:<14} {a.scope}  peak {pct(a.peak_share)} "
@@ -115,6 +124,13 @@ def backtest(app: App, as_json: bool, **dates: datetime | None) -> None:
         return
     click.echo(f"{len(found)} alert(s) would have opened between {since} and {until}:")
     for a in found:
+        if a["rule"] == REGIME_RULE:
+            before = f", the regime before it {a['previous_mean']:.2f}" if a["previous_mean"] is not None else ""
+            click.echo(
+                f"  {a['opened_at']}  regime change in {a['scope']}: {a['from']} -> {a['severity']}; the new regime "
+                f"since {a['change_day']} (mean hostility {a['mean_hostility']:.2f}{before}; z {a['z']})"
+            )
+            continue
         end = a["resolved_at"] or "still open"
         click.echo(
             f"  {a['opened_at']} .. {end:<10}  {a['severity']:<7} {a['rule']:<14} {a['scope']}  "

@@ -11,6 +11,7 @@ import click
 from tracker.cli.app import App, cli, date_option, day, pass_app, utc_now
 from tracker.pipeline.common import open_store
 from tracker.pipeline.trends import compute_trends, make_charts
+from tracker.regime_alerts import RULE as REGIME_RULE
 from tracker.views import trends_as_json, trends_as_text
 
 BY = click.Choice(["actor", "source", "language"])
@@ -21,16 +22,19 @@ BY = click.Choice(["actor", "source", "language"])
 @date_option("--to", "Last day, inclusive; default: the last document.")
 @click.option("--by", type=BY, default=None, help="Split the series by actor, source or language.")
 @click.option("--json", "as_json", is_flag=True, help="Print change points, regimes and the daily series as JSON.")
+@click.option(
+    "--weak", is_flag=True, help="Also list the weak change points (|z| under trends.min_change_z), hidden by default."
+)
 @pass_app
-def trends(app: App, as_json: bool, by: str | None, **dates: datetime | None) -> None:
+def trends(app: App, as_json: bool, weak: bool, by: str | None, **dates: datetime | None) -> None:
     """Daily and weekly hostility series, change points, and calm / normal / escalation regimes."""
     since, until = day(dates.get("from")), day(dates.get("to"))
     with open_store(app.settings) as store:
         result = compute_trends(app.settings, store, since=since, until=until, by=by)
     if as_json:
-        click.echo(json.dumps(trends_as_json(result), indent=1))
+        click.echo(json.dumps(trends_as_json(result, weak=weak), indent=1))
     else:
-        click.echo(trends_as_text(result))
+        click.echo(trends_as_text(result, weak=weak))
 
 
 @cli.command()
@@ -50,7 +54,11 @@ def chart(app: App, by: str, out: Path | None, **dates: datetime | None) -> None
     since, until = day(dates.get("from")), day(dates.get("to"))
     with open_store(settings) as store:
         result = compute_trends(settings, store, since=since, until=until, by=by)
-        opened = [a.opened_at for a in store.list_alerts(limit=10_000) if result.start <= a.opened_at <= result.end]
+        opened = [
+            a.opened_at
+            for a in store.list_alerts(limit=10_000)
+            if result.start <= a.opened_at <= result.end and a.rule != REGIME_RULE  # spikes; regimes are shaded
+        ]
     paths = make_charts(
         settings, result, out or settings.outputs_dir / "charts", made_on=utc_now().date(), alerts=opened
     )

@@ -69,6 +69,17 @@ DEFAULT_RULES = (
 )
 
 
+class RegimeChangeSettings(Frozen):
+    """Regime-change alerts: a calm turning into an escalation (or back) is announced once, when the new regime
+    has held `hold_days`. The search sees the last `lookback_days` of each scope."""
+
+    enabled: bool = True
+    hold_days: int = Field(14, ge=1, le=365)
+    lookback_days: int = Field(180, ge=28, le=3650)
+    confirm_days: int = Field(3, ge=1, le=60)
+    margin: float = Field(0.5, ge=0, le=1)  # hysteresis in long-run spreads (see tracker.regime_alerts)
+
+
 class AlertsSettings(Frozen):
     """Spike alerts: rules, scopes, and delivery channels."""
 
@@ -76,6 +87,7 @@ class AlertsSettings(Frozen):
     rules: tuple[AlertRuleSettings, ...] = DEFAULT_RULES
     channels: tuple[Literal["file", "email", "webhook"], ...] = ("file",)
     initial_lookback_days: int = Field(30, ge=1, le=3650)
+    regime_changes: RegimeChangeSettings = RegimeChangeSettings()
     file: FileChannelSettings = FileChannelSettings()
     email: EmailSettings = EmailSettings()
     webhook: WebhookSettings = WebhookSettings()

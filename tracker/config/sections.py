@@ -146,6 +146,7 @@ class TrendsSettings(Frozen):
     regime_k: float = Field(1.0, gt=0)
     weekly_below_daily_documents: float = Field(1.0, ge=0)  # thinner streams: change points on weekly bins
     regime_window_days: int = Field(28, ge=2, le=365)
+    min_change_z: float = Field(4.0, ge=0)  # weaker change points are hidden (merged); tracker trends --weak lists them
     small_multiples: int = Field(6, ge=1, le=16)
 
 

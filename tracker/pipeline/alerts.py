@@ -32,11 +32,20 @@ from tracker.notifiers.email import EmailNotifier
 from tracker.notifiers.file import FileNotifier
 from tracker.notifiers.webhook import WebhookNotifier
 from tracker.pipeline.score import current_versions
-from tracker.pipeline.trends import compute_trends, make_charts
+from tracker.pipeline.trends import compute_trends, make_charts, regime_rule
+from tracker.regime_alerts import (
+    RegimeAlertRule,
+    build_regime_message,
+    decide_regime,
+    evaluate_regime,
+    new_regime_state,
+    replay_regimes,
+)
 from tracker.storage import Store
 
 log = logging.getLogger(__name__)
 COUNTERS = {"open": "opened", "repeat": "repeated", "resolve": "resolved"}
+REGIME_COUNTERS = {"open": "regime_changes"}
 
 
 def rule_of(r: AlertRuleSettings) -> AlertRule:
@@ -77,6 +86,7 @@ class AlertRunSummary:
     opened: int = 0
     repeated: int = 0
     resolved: int = 0
+    regime_changes: int = 0
     silenced: int = 0
     sent: int = 0
     failed: int = 0
@@ -136,10 +146,70 @@ def update_alerts(
                     state = decision.state
                 day += timedelta(days=1)
             store.save_decision(state, [], [], [], now)
+    if cfg.regime_changes.enabled:
+        _update_regimes(settings, store, versions, first_start, end, active, now, summary)
     if notifiers is None:
         notifiers = make_notifiers(settings)
     deliver_outbox(store, notifiers, now, summary)
     return summary
+
+
+def _regime_parts(settings: Settings) -> tuple[trends.Detector, trends.RegimeRule, RegimeAlertRule]:
+    ts, rc = settings.trends, settings.alerts.regime_changes
+    detector = trends.make_detector(ts.detector.name, **ts.detector.params())
+    return (
+        detector,
+        regime_rule(settings),
+        RegimeAlertRule(**rc.model_dump(exclude={"enabled"})),
+    )
+
+
+def _update_regimes(
+    settings: Settings,
+    store: Store,
+    versions: Sequence[str],
+    first_start: date,
+    end: date,
+    active: Sequence[dict[str, Any]],
+    now: datetime,
+    summary: AlertRunSummary,
+) -> None:
+    """Regime changes, day by day since each scope's last evaluation, on each scope's whole history."""
+    detector, rule, alert_rule = _regime_parts(settings)
+    states = store.load_alert_states()
+    for scope, frame in scope_series(store, versions, settings.alerts.by, until=end).items():
+        state = states.get(new_regime_state(scope).fingerprint) or new_regime_state(scope)
+        day = state.last_evaluated + timedelta(days=1) if state.last_evaluated else first_start
+        while day <= end:
+            evaluation = evaluate_regime(frame, day, scope, detector, rule, alert_rule)
+            decision = decide_regime(state, evaluation, alert_rule)
+            summary.evaluated_days += 1
+            if decision.actions:
+                quiet = silenced(scope, day, active)
+                channels = [] if quiet else list(settings.alerts.channels)
+                announced = [a for a in decision.actions if a.kind == "open"]
+                summary.silenced += len(announced) if quiet else 0
+                summary.regime_changes += len(announced)
+                payloads = [
+                    _regime_message(store, versions, a).to_json() if a.kind == "open" else None
+                    for a in decision.actions
+                ]
+                ids = store.save_decision(decision.state, decision.actions, payloads, channels, now)
+                current = decision.state.alert
+                state = replace(decision.state, alert=replace(current, id=ids[-1]) if current else None)
+            else:
+                state = decision.state
+            day += timedelta(days=1)
+        store.save_decision(state, [], [], [], now)
+
+
+def _regime_message(store: Store, versions: Sequence[str], action: Action) -> AlertMessage:
+    ev = action.evaluation
+    kind, key = _scope_filter(ev.scope)
+    statements = store.top_documents(
+        versions, day_start(ev.current.start), day_start(ev.day + timedelta(days=1)), kind, key
+    )
+    return build_regime_message(action, statements)
 
 
 def _message(
@@ -273,4 +343,32 @@ def backtest(
                     item["resolved_at"] = a.evaluation.day.isoformat()
                     item["peak_share"] = round(a.alert.peak_share, 4)
                     item["severity"] = a.alert.severity
+    if cfg.regime_changes.enabled:
+        for scope, frame in scope_series(store, versions, cfg.by, until=until).items():
+            found += _backtest_regimes(settings, scope, frame, since, until)
     return sorted(found, key=lambda x: (x["opened_at"], x["scope"], x["rule"]))
+
+
+def _backtest_regimes(
+    settings: Settings, scope: str, frame: pd.DataFrame, since: date, until: date
+) -> list[dict[str, Any]]:
+    """The regime changes the job would have announced in a scope, day by day."""
+    detector, rule, alert_rule = _regime_parts(settings)
+    out = []
+    for a in replay_regimes(frame, scope, since, until, detector, rule, alert_rule):
+        ev = a.evaluation
+        out.append(
+            {
+                "scope": scope,
+                "rule": a.alert.rule,
+                "opened_at": ev.day.isoformat(),
+                "resolved_at": None,
+                "severity": a.alert.severity,
+                "change_day": ev.current.start.isoformat(),
+                "from": ev.announced_before,
+                "mean_hostility": round(ev.current.mean_hostility, 4),
+                "previous_mean": round(ev.previous.mean_hostility, 4) if ev.previous is not None else None,
+                "z": round(ev.strength.z, 1) if ev.strength is not None else None,
+            }
+        )
+    return out

@@ -16,6 +16,7 @@ from tracker.pipeline.report import ReportFiles, write_report
 from tracker.pipeline.run import CycleResult, run_once
 from tracker.pipeline.trends import compute_trends, make_charts
 from tracker.progress import ProgressFactory, no_progress
+from tracker.regime_alerts import RULE as REGIME_RULE
 from tracker.reports import week_start
 from tracker.storage import Store
 from tracker.trends import TrendsResult
@@ -63,7 +64,7 @@ def run_demo(
     settings.outputs_dir.mkdir(parents=True, exist_ok=True)
     result = compute_trends(settings, store, by="actor")
     alerts = backtest(settings, store, since=result.start, until=result.end, versions=result.versions)
-    opened = sorted({date.fromisoformat(a["opened_at"]) for a in alerts})
+    opened = sorted({date.fromisoformat(a["opened_at"]) for a in alerts if a["rule"] != REGIME_RULE})
     charts = make_charts(settings, result, settings.outputs_dir / "charts", made_on=now.date(), alerts=opened)
     week = settings.report.demo_week
     report = write_report(

@@ -14,6 +14,7 @@ from tracker.formatting import day_start
 from tracker.pipeline.alerts import backtest
 from tracker.pipeline.score import current_versions
 from tracker.pipeline.trends import compute_trends, make_charts
+from tracker.regime_alerts import RULE as REGIME_RULE
 from tracker.reports import build_weekly_report, iso_week
 from tracker.storage import Store
 from tracker.trends import TrendsResult
@@ -68,6 +69,7 @@ def write_report(
             "baseline_share": a.baseline_share,
         }
         for a in store.list_alerts(limit=10_000)
+        if a.rule != REGIME_RULE  # the report has its own regime section
     ]
     if not stored:  # no alert job has run over this history: show what the rules would have said, and say so
         replayed = backtest(settings, store, since=week - timedelta(days=60), until=end, versions=versions)
@@ -79,6 +81,7 @@ def write_report(
                 "backtest": True,
             }
             for a in replayed
+            if a["rule"] != REGIME_RULE
         ]
     statements = store.top_documents(versions, lo, hi, None, None, limit=rs.statements)
     unscored = store.unscored_counts()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from tracker.regime_alerts import RULE as REGIME_RULE
 from tracker.storage import Store
 
 
@@ -46,7 +47,9 @@ def status(store: Store, limit: int = 10) -> dict[str, Any]:
         "totals": {
             "documents": store.count_documents(),
             "scores": store.count_scores(),
-            "open_alerts": sum(1 for a in store.list_alerts(limit=10_000) if a.resolved_at is None),
+            "open_alerts": sum(
+                1 for a in store.list_alerts(limit=10_000) if a.resolved_at is None and a.rule != REGIME_RULE
+            ),
             "outbox_waiting": len(store.pending_outbox()),
         },
     }

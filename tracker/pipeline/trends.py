@@ -43,9 +43,8 @@ def compute_trends(
     daily = trends.build_series(total, start=start, end=end, min_documents=ts.min_daily_documents)
     weekly = trends.build_series(total, freq="W", start=start, end=end, min_documents=ts.min_weekly_documents)
     detector = trends.make_detector(ts.detector.name, **ts.detector.params())
-    rule = trends.RegimeRule(k=ts.regime_k, window=ts.regime_window_days, weekly_below=ts.weekly_below_daily_documents)
-    change_points, regimes = trends.detect_regimes(daily, detector, rule)
-    reference, spread = trends.long_run(daily, rule)
+    rule = regime_rule(settings)
+    found = trends.find_regimes(daily, detector, rule)
     daily_by_key = weekly_by_key = None
     if by:
         daily_by_key = trends.build_series(agg, start=start, end=end, min_documents=ts.min_daily_documents)
@@ -58,14 +57,22 @@ def compute_trends(
         by=by,
         daily_by_key=daily_by_key,
         weekly_by_key=weekly_by_key,
-        change_points=change_points,
-        regimes=regimes,
+        change_points=found.change_points,
+        regimes=found.regimes,
         versions=versions,
         sources=store.source_names(lo, hi),
-        reference=reference,
-        spread=spread,
+        reference=found.reference,
+        spread=found.spread,
         notes=tuple(n for n in [trends.history_note(len(daily), detector)] if n),
-        strengths=tuple(trends.change_strengths(daily, regimes)),
+        strengths=found.strengths,
+        hidden=found.hidden,
+    )
+
+
+def regime_rule(settings: Settings) -> trends.RegimeRule:
+    ts = settings.trends
+    return trends.RegimeRule(
+        k=ts.regime_k, window=ts.regime_window_days, weekly_below=ts.weekly_below_daily_documents, min_z=ts.min_change_z
     )
 
 

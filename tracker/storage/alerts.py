@@ -55,10 +55,16 @@ class AlertQueries:
         }
 
     def save_decision(
-        self, state: Any, actions: Sequence[Any], payloads: Sequence[str], channels: Sequence[str], now: datetime
+        self,
+        state: Any,
+        actions: Sequence[Any],
+        payloads: Sequence[str | None],
+        channels: Sequence[str],
+        now: datetime,
     ) -> list[int]:
         """In one transaction: the alert rows the actions touch, the scope's state, and one outbox row per
-        action and channel (keyed, so the same message is never queued twice). Returns the alert ids."""
+        action with a payload and channel (keyed, so the same message is never queued twice). "open" and
+        "baseline" insert an alert row; the other kinds update theirs. Returns the alert ids."""
         ids: list[int] = []
         with self._begin() as conn:
             alert_id = None
@@ -77,7 +83,7 @@ class AlertQueries:
                     "documents": int(alert.documents),
                     "last_notified": alert.last_notified,
                 }
-                if action.kind == "open":
+                if action.kind in ("open", "baseline"):
                     alert_id = int(conn.execute(alerts_t.insert().values(**values)).inserted_primary_key[0])
                 else:
                     alert_id = alert.id
@@ -85,7 +91,7 @@ class AlertQueries:
                         raise StorageError("internal error: an alert to update has no id")
                     conn.execute(alerts_t.update().where(alerts_t.c.id == alert_id).values(**values))
                 ids.append(alert_id)
-                for channel in channels:
+                for channel in channels if payload is not None else ():
                     key = f"{alert_id}:{action.kind}:{action.evaluation.day.isoformat()}:{channel}"
                     conn.execute(
                         self._insert_ignore(outbox),  # type: ignore[attr-defined]
