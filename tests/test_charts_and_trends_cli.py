@@ -106,3 +106,17 @@ def test_arabic_actor_names_and_event_labels_are_kept_as_text(tmp_path: Path) ->
     assert "تشكيل الحكومة الجديدة" in trend[1].read_text(encoding="utf-8")
     assert "كتائب حزب الله" in multi[1].read_text(encoding="utf-8")
     assert _non_blank(trend[0]) > 0.03 and _non_blank(multi[0]) > 0.03
+
+
+def test_trends_by_kind_gives_statements_and_reports_their_own_regimes(demo_home: Path) -> None:
+    result = run_tracker("trends", "--by", "kind", "--json", "--weak", home=demo_home)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["by"] == "kind" and set(data["scopes"]) == {"statement", "report"}
+    total = sum(r["documents"] for r in data["regimes"])
+    assert sum(s["documents"] for s in data["scopes"].values()) == total
+    for scope in data["scopes"].values():
+        assert scope["regimes"] and {"start", "end", "kind", "mean_hostility"} <= set(scope["regimes"][0])
+        assert len(scope["change_points"]) == len(scope["regimes"]) - 1
+        assert len(scope["weak_change_points"]) == scope["hidden_change_points"]
+    assert data["hidden_change_points"] == len(data["weak_change_points"])

@@ -234,3 +234,50 @@ def test_parse_timestamp(value: object, expected: datetime) -> None:
 
 def test_parse_timestamp_uses_listed_formats() -> None:
     assert parse_timestamp("17/10/2023 08:00", "UTC", ("%d/%m/%Y %H:%M",)) == datetime(2023, 10, 17, 8, 0, tzinfo=UTC)
+
+
+def test_a_row_is_a_statement_or_a_report_by_its_column_its_source_or_as_a_forward() -> None:
+    from tracker.sources.rows import parse_row
+
+    now = datetime(2024, 1, 1, tzinfo=UTC)
+    options = RowOptions(source="kh_channel", kind="statement", forwarded_kind="report")
+
+    def kind_of(**row: object) -> object:
+        doc = parse_row(
+            {"text": "We warn the occupiers.", "published_at": "2023-10-17T08:00:00Z", **row},
+            path="x.csv",
+            line=2,
+            options=options,
+            fetched_at=now,
+        )
+        return doc if isinstance(doc, RowError) else doc.kind
+
+    assert kind_of() == "statement"  # the source's default
+    assert kind_of(forwarded_from="Sabereen News") == "report"  # a forwarded post is someone else's words
+    assert kind_of(kind="Report") == "report"  # the row's own column wins
+    assert kind_of(kind="statement", forwarded_from="X") == "statement"
+    bad = kind_of(kind="rumour")
+    assert isinstance(bad, RowError) and bad.line == 2 and "kind 'rumour' is not one of statement, report" in bad.reason
+    assert RowOptions().kind is None
+
+
+def test_config_defaults_telegram_statements_and_feeds_reports(tmp_path: Path) -> None:
+    from tracker.config import load_settings
+
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "sources:\n"
+        "  - {name: kh, kind: telegram, path: kh/result.json}\n"
+        "  - {name: wire, kind: rss, url: 'https://news.example.org/feed.xml'}\n"
+        "  - {name: files, kind: files, path: 'x/*.csv'}\n"
+        "  - {name: quoted, kind: telegram, path: q/result.json, document_kind: report, forwarded_kind: statement}\n",
+        encoding="utf-8",
+    )
+    kh, wire, files, quoted = load_settings(config, env={}).sources
+    assert (kh.document_kind, kh.forwarded_kind, wire.document_kind, files.document_kind) == (  # type: ignore[union-attr]
+        "statement",
+        "report",
+        "report",
+        None,
+    )
+    assert (quoted.document_kind, quoted.forwarded_kind) == ("report", "statement")  # type: ignore[union-attr]

@@ -45,6 +45,29 @@ def test_a_release_store_upgrades_in_place_with_nothing_lost(tmp_path: Path) -> 
     after = snapshot(db, released)
     assert after == before  # every row of every table that existed is still there, unchanged
     assert "date_estimated" in columns_of(db)["documents"]  # and migration 005 added its column
+    with Store.open(f"sqlite:///{db}") as store, sqlite3.connect(db) as raw:  # 007 filled the daily aggregates
+        versions = store.score_versions()
+        for by in ("actor", "source", "language"):
+            frame = store.daily_aggregates(versions, by=by)
+            expected = raw.execute(
+                f"SELECT substr(d.published_at, 1, 10), coalesce(d.{by}, '(not named)'), count(s.id), "
+                "count(*) - count(s.id), round(coalesce(sum(s.hostility), 0), 6), "
+                "count(CASE WHEN s.level >= 3 THEN 1 END), count(CASE WHEN s.level = 4 THEN 1 END) FROM documents d "
+                "LEFT JOIN scores s ON s.document_id = d.id GROUP BY 1, 2"
+            ).fetchall()
+            got = [
+                (
+                    r.day.date().isoformat(),
+                    r.key,
+                    r.documents,
+                    r.unscored,
+                    round(r.hostility_sum, 6),
+                    r.hostile,
+                    r.violent,
+                )
+                for r in frame.itertuples(index=False)
+            ]
+            assert sorted(got) == sorted(expected), by
 
 
 def test_migrations_never_import_the_live_table_definitions() -> None:

@@ -250,3 +250,57 @@ def test_the_report_and_tracker_trends_name_the_same_regime(demo_report: Path, d
     covering = next(r for r in trends["regimes"] if r["start"] <= "2023-11-05" <= r["end"])
     md = (demo_report / "report.md").read_text(encoding="utf-8")
     assert f"Current regime: **{covering['kind']}** since {covering['start']}" in md
+
+
+def test_the_toward_whom_table_counts_statements_and_reports_apart(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from tracker import trends
+    from tracker.reports import target_rows
+
+    def agg(rows: list[tuple[str, str, int, int]]) -> pd.DataFrame:  # day, key, documents, hostile
+        frame = pd.DataFrame(rows, columns=["day", "key", "documents", "hostile"])
+        frame["day"] = pd.to_datetime(frame["day"])
+        return frame.assign(unscored=0, hostility_sum=frame["documents"] * 0.5, violent=0)
+
+    by_target = trends.build_series(
+        agg(
+            [
+                ("2023-10-24", "US", 10, 1),
+                ("2023-11-01", "US", 8, 6),
+                ("2023-11-02", "ISR", 4, 4),
+                ("2023-10-25", "TUR", 2, 0),
+            ]
+        ),
+        freq="W",
+    )
+    by_kind = trends.build_series(
+        agg(
+            [
+                ("2023-11-01", "US|statement", 5, 5),
+                ("2023-11-01", "US|report", 3, 1),
+                ("2023-11-02", "ISR|report", 4, 4),
+            ]
+        ),
+        freq="W",
+    )
+    rows = target_rows(by_target, by_kind, date(2023, 10, 30))
+    assert [r.code for r in rows] == ["US", "ISR", "TUR"]  # the table's order; TUR only in the prior week
+    us, isr, tur = rows
+    assert (us.documents, us.statements, us.reports, us.prior_documents) == (8, 5, 3, 10)
+    assert us.hostile_share == 6 / 8 and abs(us.change - (6 / 8 - 1 / 10)) < 1e-12
+    assert (isr.statements, isr.reports) == (0, 4) and isr.prior_share != isr.prior_share  # no prior week: n/a
+    assert tur.documents == 0 and tur.prior_documents == 2
+    report = replace_targets(sample_report(), rows)
+    html = render_html(report)
+    assert "Toward whom" in html and "the United States" in html and "<td>5</td><td>3</td>" in html
+    md = render_markdown(report, tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "| the United States | 8 | 5 | 3 | 0.50 | 75% | +65 pts |" in md
+    empty = render_markdown(sample_report(), tmp_path / "empty.md").read_text(encoding="utf-8")
+    assert "No targets this week" in empty
+
+
+def replace_targets(report: WeeklyReport, rows: list) -> WeeklyReport:  # type: ignore[type-arg]
+    from dataclasses import replace
+
+    return replace(report, by_target=rows)

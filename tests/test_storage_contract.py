@@ -142,3 +142,69 @@ def test_a_store_that_cannot_be_opened_names_the_url_without_password() -> None:
     assert "127.0.0.1:1/nowhere" in message
     assert "secret" not in message
     assert "***" in message
+
+
+def brute_force(docs: list[Document], scored: list[Score], by: str | None) -> dict[tuple[str, str], tuple]:
+    """What daily_aggregates must return, computed document by document in Python."""
+    out: dict[tuple[str, str], list[float]] = {}
+    by_doc = {s.document_id: s for s in scored}
+    for d in docs:
+        s = by_doc.get(d.id)
+        if by == "target":
+            keys = [c for c, p in s.targets if p >= 0.5] if s else []
+        else:
+            keys = ["all"] if by is None else [getattr(d, by) or "(not named)"]
+        for key in keys:
+            acc = out.setdefault((d.published_at.astimezone(UTC).date().isoformat(), key), [0, 0, 0.0, 0, 0])
+            if s is None:
+                acc[1] += 1
+                continue
+            acc[0] += 1
+            acc[2] += s.hostility
+            acc[3] += int(s.level >= 3)
+            acc[4] += int(s.level == 4)
+    return {k: (v[0], v[1], round(v[2], 6), v[3], v[4]) for k, v in out.items()}
+
+
+def as_table(frame) -> dict[tuple[str, str], tuple]:  # type: ignore[no-untyped-def]
+    return {
+        (r.day.date().isoformat(), r.key): (r.documents, r.unscored, round(r.hostility_sum, 6), r.hostile, r.violent)
+        for r in frame.itertuples(index=False)
+    }
+
+
+def test_daily_aggregates_follow_documents_scores_targets_and_detected_languages(store: Store) -> None:
+    docs = []
+    for i in range(40):
+        d = make_doc(i, when=T0 + timedelta(hours=7 * i))
+        kind = ("statement", "report", None)[i % 3]
+        docs.append(Document(**{**{f: getattr(d, f) for f in d.__slots__}, "kind": kind, "language": None}))
+    store.save_documents(docs)
+    store.save_documents(docs[:5])  # saved twice: counted once
+    detected = [(d.id, "ar" if i % 4 else "en") for i, d in enumerate(docs) if i % 5]
+    store.set_detected_languages(detected)
+    langs = dict(detected)
+    docs = [Document(**{**{f: getattr(d, f) for f in d.__slots__}, "language": langs.get(d.id)}) for d in docs]
+    scored = []
+    for i, d in enumerate(docs[:30]):  # the rest stay unscored
+        base = make_score(d, level=i % 5)
+        targets = (
+            ("US", 0.9 if i % 2 else 0.2),
+            ("ISR", 0.6 if i % 3 == 0 else 0.1),
+            ("NONE", 0.5 if i % 7 == 0 else 0),
+        )
+        scored.append(Score(**{**{f: getattr(base, f) for f in base.__slots__}, "targets": targets}))
+    store.save_scores(scored[:20])
+    store.save_scores(scored)  # the first 20 again: kept as they were, not counted twice
+    store.save_scores([make_score(docs[0], version="other")])  # another model's score does not count
+    for by in (None, "actor", "source", "language", "kind", "target"):
+        got = as_table(store.daily_aggregates(["m1"], by=by))
+        assert got == brute_force(docs, scored, by), by
+    assert store.load_scores(docs[1].id)[0].targets == (("US", 0.9), ("ISR", 0.1), ("NONE", 0))
+    day = T0.date()
+    window = store.daily_aggregates(
+        ["m1"],
+        since=datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1),
+        until=datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=3),
+    )
+    assert sorted({d.date() for d in window["day"]}) == [day + timedelta(days=1), day + timedelta(days=2)]

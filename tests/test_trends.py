@@ -139,3 +139,18 @@ def test_a_very_thin_stream_is_searched_on_weekly_bins() -> None:
         assert all(d.weekday() == 0 for d in found)  # weekly bins: changes start on Mondays
         hits += any(abs((d - truth[0]).days) <= 21 for d in found)
     assert spurious <= 1 and hits >= 27
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("volume", [1.0, 3.0, 8.0])
+def test_the_vectorised_search_finds_what_ruptures_finds(seed: int, volume: float) -> None:
+    import ruptures
+
+    from tracker.changepoints import weighted_cost, weighted_optimal_partition, weighted_penalty
+
+    agg, _ = piecewise_levels(*STEPS, seed=seed, volume=volume)
+    signal = trends.signal_of(trends.build_series(agg), weighted=True)
+    penalty = weighted_penalty(signal)
+    for min_size, jump in ((14, 1), (7, 3)):
+        reference = ruptures.Pelt(custom_cost=weighted_cost()(), min_size=min_size, jump=jump).fit(signal)
+        assert weighted_optimal_partition(signal, penalty, min_size, jump) == reference.predict(pen=penalty)

@@ -37,17 +37,24 @@ def auto_penalty(signal: np.ndarray, scale: float = 3.0) -> float:
     return scale * sigma * sigma * math.log(n)
 
 
+TRIM = 0.02  # the largest 2% of day-to-day differences (change points, outliers) are left out of the noise
+TRIMMED_NORMAL_VARIANCE = 0.8735  # E[z^2 | |z| under its 98th percentile] for a standard normal
+
+
 def count_noise(documents: np.ndarray, hostility_sums: np.ndarray) -> float:
-    """Robust per-document noise variance from the daily means and their volumes: between consecutive days
-    with documents, (x_i - x_j) / sqrt(1/n_i + 1/n_j) has the variance of one document's hostility."""
+    """Per-document noise variance from the daily means and their volumes: between consecutive days with
+    documents, (x_i - x_j) / sqrt(1/n_i + 1/n_j) has the variance of one document's hostility. Estimated as the
+    mean square of those differences without the largest 2% (the jumps at change points), scaled to be unbiased
+    for normal noise. (A median-based estimate is biased on thin streams: the daily means of a few documents
+    sit on a coarse grid, and at 3 a day it was half the true variance, or double.)"""
     days = np.nonzero(documents > 0)[0]
     if days.size < 3:
         return 1e-4
     n = documents[days]
     x = hostility_sums[days] / n
-    z = np.diff(x) / np.sqrt(1 / n[1:] + 1 / n[:-1])
-    mad = float(np.median(np.abs(z - np.median(z))))
-    return max((1.4826 * mad) ** 2, 1e-4)
+    z = np.abs(np.diff(x) / np.sqrt(1 / n[1:] + 1 / n[:-1]))
+    kept = np.sort(z)[: max(1, int(np.ceil(z.size * (1 - TRIM))))]
+    return max(float(np.mean(kept**2)) / TRIMMED_NORMAL_VARIANCE, 1e-4)
 
 
 def weighted_penalty(signal: np.ndarray, scale: float = 3.0) -> float:
@@ -98,9 +105,11 @@ class _Ruptures:
     search = "Pelt"
 
     def fit(self, signal: np.ndarray) -> _Ruptures:
+        self._signal = np.asarray(signal, dtype="float64")
+        if self.search == "Pelt" and self.model == "weighted":
+            return self  # solved by weighted_optimal_partition; ruptures (and scipy) need not load
         import ruptures
 
-        self._signal = np.asarray(signal, dtype="float64")
         search = getattr(ruptures, self.search)
         if self.model == "weighted":
             algo = search(custom_cost=weighted_cost()(), min_size=self.min_size, jump=self.jump)
@@ -122,9 +131,60 @@ class _Ruptures:
 
 @dataclass
 class PeltDetector(_Ruptures):
-    """PELT (ruptures.Pelt): exact search for the best segmentation under a per-change penalty."""
+    """PELT (ruptures.Pelt): exact search for the best segmentation under a per-change penalty. For the weighted
+    cost the same optimum is found by `weighted_optimal_partition`, vectorised (ruptures calls the cost once per
+    candidate pair from Python: 1.4 s for five years of days against about 0.02 s); tests hold the two equal."""
 
     search = "Pelt"
+
+    def predict(self) -> list[int]:
+        if self.model != "weighted":
+            return super().predict()
+        breaks = weighted_optimal_partition(self._signal, self._penalty(), self.min_size, self.jump)
+        return [b for b in breaks if b < len(self._signal)]
+
+
+def weighted_optimal_partition(signal: np.ndarray, penalty: float, min_size: int, jump: int) -> list[int]:
+    """The segmentation minimising the sum of the weighted cost (`weighted_cost`) plus `penalty` per segment,
+    with segments of at least `min_size` and breaks at multiples of `jump` (ruptures' rules), by dynamic
+    programming over every admissible end, each step vectorised over the starts. Returns the segment ends."""
+    s = np.asarray(signal, dtype="float64")
+    size = len(s)
+    n, h = s[:, 0], s[:, 1]
+    square = np.divide(h * h, n, out=np.zeros_like(h), where=n > 0)
+    c0, c1, c2 = (np.concatenate([[0.0], np.cumsum(v)]) for v in (n, h, square))
+    ends = [e for e in range(min_size, size) if e % jump == 0] + [size]
+    previous: dict[int, int] = {}
+    starts = np.zeros(len(ends) + 1, dtype=np.int64)  # candidate starts still alive (PELT pruning), ascending
+    values = np.zeros(len(ends) + 1)  # the best cost up to each of them
+    alive = 1
+    for end in ends:
+        m = int(np.searchsorted(starts[:alive], end - min_size, side="right"))  # starts far enough back
+        if m == 0:
+            continue
+        cand, base = starts[:m], values[:m]
+        weight = c0[end] - c0[cand]
+        total = c1[end] - c1[cand]
+        error = c2[end] - c2[cand] - total * total / np.maximum(weight, 1e-300)
+        error[weight <= 0] = 0.0
+        costs = base + error
+        k = int(np.argmin(costs))
+        best = float(costs[k]) + penalty
+        previous[end] = int(cand[k])
+        # a start whose cost to here already exceeds the best can never start the last segment again (the cost
+        # is a sum of squares: splitting never costs more); starts too close to test are kept
+        keep = costs <= best
+        kept = int(keep.sum())
+        tail = alive - m
+        starts[:kept], values[:kept] = cand[keep], base[keep]
+        starts[kept : kept + tail], values[kept : kept + tail] = starts[m:alive].copy(), values[m:alive].copy()
+        starts[kept + tail], values[kept + tail] = end, best
+        alive = kept + tail + 1
+    out, end = [], size
+    while end > 0:
+        out.append(end)
+        end = previous[end]
+    return sorted(out)
 
 
 @dataclass

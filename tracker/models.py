@@ -40,6 +40,7 @@ class Document:
     url: str | None = None
     date_estimated: bool = False  # the source gave no time: published_at is when it was fetched
     forwarded_from: str | None = None  # a forwarded post: whose words these are
+    kind: str | None = None  # statement (the actor speaks) | report (news about events and actors); None: not set
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,7 @@ class Score:
     hostility: float
     probabilities: tuple[float, float, float, float, float]
     scored_at: datetime
+    targets: tuple[tuple[str, float], ...] = ()  # (code, probability) from the model's target head; () if none
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,3 +137,19 @@ class Event:
 
     day: date
     label: str
+
+
+# The target codes of the labeled data (tracker/data/LABELING.md), as a report names them.
+TARGET_NAMES = {
+    "US": "the United States",
+    "ISR": "Israel",
+    "IQG": "the Iraqi government",
+    "TUR": "Turkey",
+    "KRG": "the Kurdistan Region",
+    "GULF": "the Gulf states",
+    "IRN": "Iran",
+    "UK": "the United Kingdom",
+    "FAC": "Iraqi factions and the PMF",
+    "OTHER": "others",
+    "NONE": "no one",
+}

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from tracker.formatting import pct
-from tracker.models import LEVEL_NAMES, Regime
+from tracker.models import LEVEL_NAMES, TARGET_NAMES, Regime
 
 
 def iso_week(day: date) -> str:
@@ -56,6 +56,61 @@ class KeyRow:
 
 
 @dataclass(frozen=True)
+class TargetRow:
+    """One target in the "toward whom" table: this week against the prior one, statements and reports apart."""
+
+    code: str
+    name: str
+    documents: int
+    statements: int
+    reports: int
+    mean_hostility: float
+    hostile_share: float
+    prior_share: float
+    prior_documents: int
+
+    @property
+    def change(self) -> float:
+        return self.hostile_share - self.prior_share
+
+
+def target_rows(
+    weekly_by_target: pd.DataFrame | None, weekly_by_kind: pd.DataFrame | None, start: date
+) -> list[TargetRow]:
+    """The "toward whom" rows for the week starting `start`, from weekly series by target and by "CODE|kind",
+    in the order of TARGET_NAMES (codes with no document in either week left out)."""
+    if weekly_by_target is None or weekly_by_target.empty:
+        return []
+    week, prior = pd.Timestamp(start), pd.Timestamp(start - timedelta(days=7))
+    this = weekly_by_target[weekly_by_target["period"] == week].set_index("key")
+    before = weekly_by_target[weekly_by_target["period"] == prior].set_index("key")
+    kinds: dict[str, int] = {}
+    if weekly_by_kind is not None and not weekly_by_kind.empty:
+        current = weekly_by_kind[weekly_by_kind["period"] == week]
+        kinds = {str(k): int(n) for k, n in zip(current["key"], current["documents"], strict=True)}
+    rows = []
+    for code, name in TARGET_NAMES.items():
+        n = int(this["documents"].get(code, 0)) if not this.empty else 0
+        p = int(before["documents"].get(code, 0)) if not before.empty else 0
+        if not (n or p):
+            continue
+        rows.append(
+            TargetRow(
+                code,
+                name,
+                n,
+                kinds.get(f"{code}|statement", 0),
+                kinds.get(f"{code}|report", 0),
+                float(this["mean_hostility"].get(code, float("nan"))) if n else float("nan"),
+                float(this["hostile_share"].get(code, float("nan"))) if n else float("nan"),
+                float(before["hostile_share"].get(code, float("nan"))) if p else float("nan"),
+                p,
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
 class Statement:
     text: str
     actor: str
@@ -94,6 +149,7 @@ class WeeklyReport:
     statements: list[Statement]
     methodology: dict[str, Any]
     charts: dict[str, str] = field(default_factory=dict)
+    by_target: list[TargetRow] = field(default_factory=list)
 
 
 def direction_of(current: float, prior: float, norm: float, threshold: float) -> str:

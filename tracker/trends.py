@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, is_dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, is_dataclass, replace
 from datetime import date
 
 import numpy as np
@@ -300,6 +300,7 @@ class TrendsResult:
     notes: tuple[str, ...] = ()
     strengths: tuple[ChangeStrength, ...] = ()
     hidden: tuple[ChangeStrength, ...] = ()  # weak change points, merged away (listed on request)
+    scopes: Mapping[str, RegimeSearch] = field(default_factory=dict)  # with `by`: each key's own search
 
     @property
     def synthetic(self) -> bool:
@@ -324,6 +325,7 @@ class TrendsResult:
             change_points=[d for d in self.change_points if first <= d <= last],
             strengths=tuple(c for c in self.strengths if first <= c.day <= last),
             hidden=tuple(c for c in self.hidden if first <= c.day <= last),
+            scopes={},
             regimes=[
                 replace(r, start=max(r.start, first), end=min(r.end, last))
                 for r in self.regimes

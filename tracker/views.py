@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from tracker.formatting import pct
-from tracker.trends import TrendsResult
+from tracker.trends import RegimeSearch, TrendsResult
 
 
 def _number(value: float) -> str:
@@ -48,7 +48,24 @@ def trends_as_json(result: TrendsResult, weak: bool = False) -> dict[str, object
         "notes": list(result.notes),
         "hidden_change_points": len(result.hidden),
         **({"weak_change_points": [c.as_dict() for c in result.hidden]} if weak else {}),
+        **(
+            {"by": result.by, "scopes": {key: _search_dict(s, weak) for key, s in result.scopes.items()}}
+            if result.by
+            else {}
+        ),
         "series": series,
+    }
+
+
+def _search_dict(search: RegimeSearch, weak: bool) -> dict[str, object]:
+    return {
+        "change_points": [d.isoformat() for d in search.change_points],
+        "change_point_strength": [c.as_dict() for c in search.strengths],
+        "regimes": [r.as_dict() for r in search.regimes],
+        "long_run": {"median_daily_hostility": round(search.reference, 4), "spread": round(search.spread, 4)},
+        "documents": sum(r.documents for r in search.regimes),
+        "hidden_change_points": len(search.hidden),
+        **({"weak_change_points": [c.as_dict() for c in search.hidden]} if weak else {}),
     }
 
 

@@ -38,8 +38,14 @@ def config_check(app: App) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--source", default=None, help="Source name for rows without a 'source' column (default: file name).")
+@click.option(
+    "--kind",
+    type=click.Choice(["statement", "report"]),
+    default=None,
+    help="Kind for rows without a 'kind' column: statement (the actor speaks) or report (news).",
+)
 @pass_app
-def ingest(app: App, paths: tuple[Path, ...], source: str | None) -> None:
+def ingest(app: App, paths: tuple[Path, ...], source: str | None, kind: str | None) -> None:
     """Read CSV/JSONL files (or folders of them) into the store; bad rows are reported and skipped."""
     settings = app.settings
     now = utc_now()
@@ -47,7 +53,7 @@ def ingest(app: App, paths: tuple[Path, ...], source: str | None) -> None:
         summary = ingest_paths(
             store,
             paths,
-            row_options(settings, source, now=now),
+            row_options(settings, source, kind=kind, now=now),
             now=now,
             batch_size=settings.ingest.batch_size,
             progress=make_progress,

@@ -14,13 +14,18 @@ from tracker.pipeline.trends import compute_trends, make_charts
 from tracker.regime_alerts import RULE as REGIME_RULE
 from tracker.views import trends_as_json, trends_as_text
 
-BY = click.Choice(["actor", "source", "language"])
+BY = click.Choice(["actor", "source", "language", "kind", "target"])
 
 
 @cli.command()
 @date_option("--from", "First day (YYYY-MM-DD, UTC); default: the first document.")
 @date_option("--to", "Last day, inclusive; default: the last document.")
-@click.option("--by", type=BY, default=None, help="Split the series by actor, source or language.")
+@click.option(
+    "--by",
+    type=BY,
+    default=None,
+    help="Split by actor, source, language, kind or target: each key's own change points and regimes too.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print change points, regimes and the daily series as JSON.")
 @click.option(
     "--weak", is_flag=True, help="Also list the weak change points (|z| under trends.min_change_z), hidden by default."
@@ -40,7 +45,13 @@ def trends(app: App, as_json: bool, weak: bool, by: str | None, **dates: datetim
 @cli.command()
 @date_option("--from", "First day (YYYY-MM-DD, UTC); default: the first document.")
 @date_option("--to", "Last day, inclusive; default: the last document.")
-@click.option("--by", type=BY, default="actor", show_default=True, help="Small multiples by actor, source or language.")
+@click.option(
+    "--by",
+    type=BY,
+    default="actor",
+    show_default=True,
+    help="Small multiples by actor, source, language, kind or target.",
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),

@@ -83,7 +83,7 @@ class RegimeChangeSettings(Frozen):
 class AlertsSettings(Frozen):
     """Spike alerts: rules, scopes, and delivery channels."""
 
-    by: tuple[Literal["actor", "source", "language"], ...] = ()
+    by: tuple[Literal["actor", "source", "language", "kind", "target"], ...] = ()
     rules: tuple[AlertRuleSettings, ...] = DEFAULT_RULES
     channels: tuple[Literal["file", "email", "webhook"], ...] = ("file",)
     initial_lookback_days: int = Field(30, ge=1, le=3650)

@@ -15,10 +15,14 @@ class _SourceBase(Frozen):
     language: str | None = None
 
 
+DocumentKind = Literal["statement", "report"]
+
+
 class FilesSource(_SourceBase):
-    """CSV/JSONL files matching a glob (relative to the config file)."""
+    """CSV/JSONL files matching a glob (relative to the config file). Rows may carry their own `kind`."""
 
     kind: Literal["files"]
+    document_kind: DocumentKind | None = None  # statement (the actor speaks) | report (news); None: not set
     path: str
 
 
@@ -26,6 +30,7 @@ class RssSource(_SourceBase):
     """An RSS or Atom feed."""
 
     kind: Literal["rss"]
+    document_kind: DocumentKind | None = "report"  # feeds carry news about events and actors
     url: str = Field(pattern=r"^https?://")
     timeout: float = Field(20.0, gt=0)  # seconds for the whole fetch: connecting, waiting and reading
     max_mb: float = Field(20.0, gt=0)  # the body once decompressed; a bigger feed fails (a gzip bomb, a dump)
@@ -36,6 +41,8 @@ class TelegramSource(_SourceBase):
 
     kind: Literal["telegram"]
     path: str
+    document_kind: DocumentKind | None = "statement"  # a faction's channel speaks for it
+    forwarded_kind: DocumentKind | None = "report"  # a forwarded post is someone else's words, quoted
 
 
 SourceSettings = Annotated[FilesSource | RssSource | TelegramSource, Field(discriminator="kind")]

@@ -14,7 +14,7 @@ from tracker.pipeline.common import Clock
 from tracker.pipeline.ingest import OnError
 from tracker.pipeline.report import ReportFiles, write_report
 from tracker.pipeline.run import CycleResult, run_once
-from tracker.pipeline.trends import compute_trends, make_charts
+from tracker.pipeline.trends import compute_trends, make_charts, make_target_charts
 from tracker.progress import ProgressFactory, no_progress
 from tracker.regime_alerts import RULE as REGIME_RULE
 from tracker.reports import week_start
@@ -55,8 +55,10 @@ def run_demo(
         settings = settings.model_copy(
             update={
                 "sources": (
-                    FilesSource(name="demo_statements", kind="files", path=str(corpus / "*.csv")),
-                    FilesSource(name="demo_news", kind="files", path=str(corpus / "*.jsonl")),
+                    FilesSource(
+                        name="demo_statements", kind="files", path=str(corpus / "*.csv"), document_kind="statement"
+                    ),
+                    FilesSource(name="demo_news", kind="files", path=str(corpus / "*.jsonl"), document_kind="report"),
                 )
             }
         )
@@ -66,6 +68,8 @@ def run_demo(
     alerts = backtest(settings, store, since=result.start, until=result.end, versions=result.versions)
     opened = sorted({date.fromisoformat(a["opened_at"]) for a in alerts if a["rule"] != REGIME_RULE})
     charts = make_charts(settings, result, settings.outputs_dir / "charts", made_on=now.date(), alerts=opened)
+    toward = compute_trends(settings, store, by="target", versions=result.versions)
+    charts += make_target_charts(settings, toward, settings.outputs_dir / "charts", made_on=now.date())
     week = settings.report.demo_week
     report = write_report(
         settings,

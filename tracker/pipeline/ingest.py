@@ -33,6 +33,8 @@ def row_options(
     *,
     actor: str | None = None,
     language: str | None = None,
+    kind: str | None = None,
+    forwarded_kind: str | None = None,
     columns: bool = True,
     now: datetime | None = None,
 ) -> RowOptions:
@@ -49,6 +51,8 @@ def row_options(
         source=source,
         actor=actor,
         language=language,
+        kind=kind,
+        forwarded_kind=forwarded_kind,
     )
 
 

@@ -8,14 +8,15 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from tracker import trends
 from tracker.config import Settings
 from tracker.errors import TrackerError
 from tracker.formatting import day_start
 from tracker.pipeline.alerts import backtest
 from tracker.pipeline.score import current_versions
-from tracker.pipeline.trends import compute_trends, make_charts
+from tracker.pipeline.trends import compute_trends, make_charts, make_target_charts
 from tracker.regime_alerts import RULE as REGIME_RULE
-from tracker.reports import build_weekly_report, iso_week
+from tracker.reports import TargetRow, build_weekly_report, iso_week, target_rows
 from tracker.storage import Store
 from tracker.trends import TrendsResult
 
@@ -101,13 +102,19 @@ def write_report(
         },
         threshold=rs.direction_threshold,
     )
+    report = replace(report, by_target=_toward_whom(settings, store, versions, week))
     out.mkdir(parents=True, exist_ok=True)
     chart_start = week - timedelta(weeks=rs.chart_weeks - 1)
     recent = full.window(chart_start, store.source_names(day_start(chart_start), hi), end=end)
     opened = [a["opened_at"] for a in stored if recent.start <= a["opened_at"] <= recent.end]
     charts = make_charts(settings, recent, out, made_on=now.date(), alerts=opened, scope="last 12 weeks")
     trend_png = out / "trend.png"
-    report = replace(report, charts={"trend_png": trend_png.name, "trend_data_uri": data_uri(trend_png)})
+    toward = compute_trends(settings, store, by="target", versions=versions)  # the US line over all history
+    charts += make_target_charts(settings, toward, out, made_on=now.date())
+    figures = {"trend_png": trend_png.name, "trend_data_uri": data_uri(trend_png)}
+    if (out / "toward_us.png").exists():
+        figures |= {"toward_us_png": "toward_us.png", "toward_us_data_uri": data_uri(out / "toward_us.png")}
+    report = replace(report, charts=figures)
     html = render_html(report)
     html_path = out / "report.html"
     html_path.write_text(html, encoding="utf-8")
@@ -118,6 +125,21 @@ def write_report(
         pdf=render_pdf(html, out / "report.pdf"),
         charts=charts,
     )
+
+
+def _toward_whom(settings: Settings, store: Store, versions: Sequence[str], week: date) -> list[TargetRow]:
+    """The week's and the prior week's documents by target (from the model's target head), and by target and
+    kind: statements and reports counted apart."""
+    lo, hi = day_start(week - timedelta(days=7)), day_start(week + timedelta(days=7))
+    series = {}
+    for by in ("target", "target_kind"):
+        agg = store.daily_aggregates(versions, by=by, since=lo, until=hi)
+        series[by] = (
+            trends.build_series(agg, freq="W", min_documents=settings.trends.min_weekly_documents)
+            if not agg.empty
+            else None
+        )
+    return target_rows(series["target"], series["target_kind"], week)
 
 
 def write_weekly_report_once(settings: Settings, store: Store, *, now: datetime) -> str | None:

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from tracker.config import FilesSource, RssSource, Settings, SourceSettings, TelegramSource
 from tracker.errors import SourceError, TrackerError
@@ -201,7 +201,7 @@ def fetch_source(
             paths = sorted(glob.glob(source.path, recursive=True))
             if not paths:
                 raise SourceError(f"no files match {source.path}")
-            options = row_options(settings, source.name, actor=source.actor, language=source.language, now=now)
+            options = row_options(settings, source.name, **source_defaults(source), now=now)
             summary = ingest_paths(
                 store,
                 [Path(p) for p in paths],
@@ -223,6 +223,25 @@ def fetch_source(
     return status
 
 
+class SourceDefaults(TypedDict):
+    actor: str | None
+    language: str | None
+    kind: str | None
+    forwarded_kind: str | None
+
+
+def source_defaults(source: FilesSource | RssSource | TelegramSource) -> SourceDefaults:
+    """What a source's rows get when they do not say: actor, language, kind (and the kind of forwarded posts)."""
+    return SourceDefaults(
+        **{
+            "actor": source.actor,
+            "language": source.language,
+            "kind": source.document_kind,
+            "forwarded_kind": getattr(source, "forwarded_kind", None),
+        }
+    )
+
+
 def _store(
     settings: Settings,
     store: Store,
@@ -235,7 +254,7 @@ def _store(
 ) -> None:
     """Rows from a feed or an export (canonical keys, so `ingest.columns` does not apply) into the store."""
     summary = IngestSummary()
-    options = row_options(settings, source.name, actor=source.actor, language=source.language, columns=False, now=now)
+    options = row_options(settings, source.name, **source_defaults(source), columns=False, now=now)
     store_rows(
         store,
         rows,

@@ -234,11 +234,11 @@ def _score_chunk(
     for doc_id, _, h in chunk:
         if h in known:
             k = known[h]
-            rows.append(Score(doc_id, version, k.level, k.hostility, k.probabilities, now))
+            rows.append(Score(doc_id, version, k.level, k.hostility, k.probabilities, now, k.targets))
             summary.reused += 1
         else:
             r = fresh[h]
-            rows.append(Score(doc_id, version, r.level, r.hostility, r.probabilities, now))
+            rows.append(Score(doc_id, version, r.level, r.hostility, r.probabilities, now, r.targets))
             summary.scored += 1
     summary.texts += len(fresh)
     summary.windowed += sum(1 for r in fresh.values() if r.windows > 1)

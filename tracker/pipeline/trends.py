@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from tracker import trends
 from tracker.config import Settings
 from tracker.errors import TrackerError
 from tracker.events import load_events
 from tracker.formatting import day_bounds
+from tracker.models import TARGET_NAMES
 from tracker.pipeline.score import current_versions
 from tracker.storage import Store
 from tracker.trends import TrendsResult
@@ -25,12 +28,15 @@ def compute_trends(
     by: str | None = None,
     versions: Sequence[str] | None = None,
 ) -> TrendsResult:
-    """Daily and weekly series (overall, and per actor/source/language with `by`), change points, regimes.
-    Only scores of `versions` count (default: the configured models' current versions)."""
+    """Daily and weekly series (overall, and per actor/source/language/kind/target with `by`, each key with its
+    own change points and regimes), change points, regimes. Only scores of `versions` count (default: the
+    configured models' current versions). By target, a document counts toward each of its targets, and the
+    overall series still counts it once."""
     ts = settings.trends
     versions = list(versions) if versions is not None else current_versions(settings, store)
     lo, hi = day_bounds(since, until)
-    agg = store.daily_aggregates(versions, by=by, since=lo, until=hi)
+    agg = store.daily_aggregates(versions, by=None if by == "target" else by, since=lo, until=hi)
+    by_key = store.daily_aggregates(versions, by=by, since=lo, until=hi) if by == "target" else agg
     if agg.empty:
         raise TrackerError(
             "no documents in that period" if (since or until) else "the store holds no documents; run tracker ingest"
@@ -46,9 +52,17 @@ def compute_trends(
     rule = regime_rule(settings)
     found = trends.find_regimes(daily, detector, rule)
     daily_by_key = weekly_by_key = None
-    if by:
-        daily_by_key = trends.build_series(agg, start=start, end=end, min_documents=ts.min_daily_documents)
-        weekly_by_key = trends.build_series(agg, freq="W", start=start, end=end, min_documents=ts.min_weekly_documents)
+    scopes: dict[str, trends.RegimeSearch] = {}
+    notes = [n for n in [trends.history_note(len(daily), detector)] if n]
+    if by == "target" and by_key.empty:
+        notes.append("no scored document has a target: the configured model has no target head")
+    elif by:
+        daily_by_key = trends.build_series(by_key, start=start, end=end, min_documents=ts.min_daily_documents)
+        weekly_by_key = trends.build_series(
+            by_key, freq="W", start=start, end=end, min_documents=ts.min_weekly_documents
+        )
+        for key, part in daily_by_key.groupby("key", sort=True):  # each key judged against its own long run
+            scopes[str(key)] = trends.find_regimes(part.reset_index(drop=True), detector, rule)
     return TrendsResult(
         start=start,
         end=end,
@@ -63,9 +77,10 @@ def compute_trends(
         sources=store.source_names(lo, hi),
         reference=found.reference,
         spread=found.spread,
-        notes=tuple(n for n in [trends.history_note(len(daily), detector)] if n),
+        notes=tuple(notes),
         strengths=found.strengths,
         hidden=found.hidden,
+        scopes=scopes,
     )
 
 
@@ -85,24 +100,14 @@ def make_charts(
     alerts: Sequence[date] = (),
     scope: str = "all actors",
 ) -> list[Path]:
-    """The three briefing charts as PNG and SVG: trend, weekly hostile share, small multiples (with `by`)."""
+    """The briefing charts as PNG and SVG: trend, weekly hostile share, small multiples (with `by`). By target,
+    also hostility toward the US with its own regimes (see `make_target_charts`)."""
     # matplotlib is heavy: the chart modules load only when a chart is drawn, so `tracker run` with nothing
     # new stays fast.
     from tracker import charts
     from tracker.render import render_figure
 
-    meta = charts.ChartMeta(
-        start=result.start,
-        end=result.end,
-        sources=len(result.sources),
-        documents=int(result.daily["documents"].sum()),
-        unscored=int(result.daily["unscored"].sum()),
-        models=result.versions,
-        made_on=made_on,
-        data_note="SYNTHETIC demo data" if result.synthetic else "",
-        scope=scope,
-        smoothing_days=settings.trends.smoothing_days,
-    )
+    meta = _meta(settings, result, made_on, scope)
     events = load_events(settings.events_file)
     paths: list[Path] = []
     figures = [
@@ -129,6 +134,60 @@ def make_charts(
                 ),
             )
         )
+    if result.by == "target" and result.daily_by_key is not None:
+        figures = [f for f in figures if f[0] != "by_target"] + _target_figures(settings, result, meta, events)
     for name, fig in figures:
         paths += render_figure(fig, out_dir, name)
     return paths
+
+
+def make_target_charts(settings: Settings, toward: TrendsResult, out_dir: Path, *, made_on: date) -> list[Path]:
+    """Hostility toward the US (its own regimes) and small multiples by target, as PNG and SVG; none when no
+    scored document has a target."""
+    from tracker.render import render_figure
+
+    if toward.by != "target" or toward.daily_by_key is None:
+        return []
+    meta = _meta(settings, toward, made_on, "all targets")
+    paths: list[Path] = []
+    for name, fig in _target_figures(settings, toward, meta, load_events(settings.events_file)):
+        paths += render_figure(fig, out_dir, name)
+    return paths
+
+
+def _meta(settings: Settings, result: TrendsResult, made_on: date, scope: str) -> Any:
+    from tracker import charts
+
+    return charts.ChartMeta(
+        start=result.start,
+        end=result.end,
+        sources=len(result.sources),
+        documents=int(result.daily["documents"].sum()),
+        unscored=int(result.daily["unscored"].sum()),
+        models=result.versions,
+        made_on=made_on,
+        data_note="SYNTHETIC demo data" if result.synthetic else "",
+        scope=scope,
+        smoothing_days=settings.trends.smoothing_days,
+    )
+
+
+def _target_figures(settings: Settings, toward: TrendsResult, meta: Any, events: Any) -> list[tuple[str, Any]]:
+    from tracker import charts
+
+    assert toward.daily_by_key is not None and toward.weekly_by_key is not None
+    figures = []
+    us = toward.scopes.get("US")
+    if us is not None:
+        daily = toward.daily_by_key[toward.daily_by_key["key"] == "US"].reset_index(drop=True)
+        us_meta = replace(meta, scope="toward the United States", documents=int(daily["documents"].sum()), unscored=0)
+        figure = charts.trend_chart(daily, us.regimes, events, us_meta, reference=us.reference, strengths=us.strengths)
+        figures.append(("toward_us", figure))
+    named = toward.weekly_by_key.assign(key=toward.weekly_by_key["key"].map(lambda c: TARGET_NAMES.get(c, c)))
+    figures.append(
+        (
+            "by_target",
+            charts.small_multiples(named, toward.weekly, meta, by="target", limit=settings.trends.small_multiples),
+        )
+    )
+    return figures

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 Probabilities = tuple[float, float, float, float, float]
+Targets = tuple[tuple[str, float], ...]
+TARGET_CODES = ("US", "ISR", "IQG", "TUR", "KRG", "GULF", "IRN", "UK", "FAC", "OTHER", "NONE")
 N_LEVELS = 5
 HOSTILE_LEVEL = 3
 
@@ -35,6 +37,7 @@ class TextScore:
     hostility: float
     probabilities: Probabilities
     windows: int = 1
+    targets: Targets = ()  # (code, probability) from a target head, e.g. (("US", 0.93), ("IQG", 0.12)); () if none
 
 
 class Scorer(Protocol):

@@ -13,6 +13,7 @@ from tracker.models import Document, RowError, document_id, text_hash
 RawItem = tuple[int, Mapping[str, Any]] | RowError | None
 """What a reader yields: (line or entry number, row), a row it could not read, or None for one skipped on purpose."""
 
+KINDS = ("statement", "report")  # the actor speaks | news about events and actors
 ISO_HINT = "use ISO 8601 such as 2023-10-17T08:30:00+03:00, or list the format in ingest.date_formats"
 
 
@@ -27,6 +28,8 @@ class RowOptions:
     source: str | None = None  # for rows with no source of their own
     actor: str | None = None
     language: str | None = None
+    kind: str | None = None  # statement | report, for rows with no `kind` of their own
+    forwarded_kind: str | None = None  # the kind of a forwarded post (a channel quoting someone else)
     earliest: datetime | None = None  # dates outside [earliest, latest] are rejected (a typo'd year, epoch 0)
     latest: datetime | None = None
 
@@ -137,6 +140,11 @@ def parse_row(
         return bad("no source: add a 'source' column or pass --source NAME")
     external_id = _text_field(raw, options.column("id"))
     language = _text_field(raw, options.column("language")) or options.language
+    forwarded_from = _text_field(raw, "forwarded_from")
+    kind = _text_field(raw, options.column("kind"))
+    if kind is not None and kind.lower() not in KINDS:
+        return bad(f"kind {kind[:40]!r} is not one of {', '.join(KINDS)}; fix the column or leave it empty")
+    kind = kind.lower() if kind else (options.forwarded_kind if forwarded_from else None) or options.kind
     return Document(
         id=document_id(source, external_id, text, published_at),
         source=source[:200],
@@ -149,5 +157,6 @@ def parse_row(
         language=language.lower()[:16] if language else None,
         url=_text_field(raw, options.column("url")),
         date_estimated=raw.get("date_estimated") is True,
-        forwarded_from=_text_field(raw, "forwarded_from"),
+        forwarded_from=forwarded_from,
+        kind=kind,
     )

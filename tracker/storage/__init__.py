@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tracker.errors import StorageError
 from tracker.models import Document, Run, Score
+from tracker.storage.aggregates import AggregateQueries
 from tracker.storage.alerts import AlertQueries
 from tracker.storage.migrations import MIGRATIONS, Migration
 from tracker.storage.runs import RunQueries
@@ -59,7 +60,7 @@ def _engine_for(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-class Store(ScoringQueries, AlertQueries, RunQueries):
+class Store(ScoringQueries, AggregateQueries, AlertQueries, RunQueries):
     """Documents, scores and run records in one database; open with `Store.open(url)`."""
 
     def __init__(self, engine: Engine, url: str) -> None:
@@ -138,6 +139,7 @@ class Store(ScoringQueries, AlertQueries, RunQueries):
             rows = [_document_row(d) for d in unique if d.id not in existing]
             if rows:
                 conn.execute(self._insert_ignore(documents), rows)
+                self._count_documents(conn, rows)
         return len(rows)
 
     def _existing_ids(self, conn: Connection, ids: list[str]) -> set[str]:
@@ -211,13 +213,18 @@ class Store(ScoringQueries, AlertQueries, RunQueries):
                 "hostility": s.hostility,
                 **{f"p{i}": float(p) for i, p in enumerate(s.probabilities)},
                 "scored_at": s.scored_at,
+                "targets": json.dumps(dict(s.targets)) if s.targets else None,
             }
             for s in items
         ]
         if not rows:
             return 0
+        given = {(s.document_id, s.model_version): s for s in items}
         with self._begin() as conn:
-            inserted = conn.execute(self._insert_ignore(scores).returning(scores.c.id), rows).all()
+            inserted = conn.execute(
+                self._insert_ignore(scores).returning(scores.c.document_id, scores.c.model_version), rows
+            ).all()
+            self._count_scores(conn, [given[(r[0], r[1])] for r in inserted])
         return len(inserted)
 
     def load_scores(self, document_id: str) -> list[Score]:
@@ -303,6 +310,7 @@ def _document_row(d: Document) -> dict[str, Any]:
         "language_detected": False,
         "date_estimated": d.date_estimated,
         "forwarded_from": d.forwarded_from,
+        "kind": d.kind,
     }
 
 
@@ -320,6 +328,7 @@ def _document_from(row: Any) -> Document:
         url=row["url"],
         date_estimated=bool(row["date_estimated"]),
         forwarded_from=row["forwarded_from"],
+        kind=row["kind"],
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -12,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from tracker.alerts import Alert, ScopeState
 from tracker.errors import StorageError
+from tracker.storage.aggregates import target_keys
 from tracker.storage.schema import (
     alert_state,
     alerts_t,
@@ -183,6 +185,7 @@ class AlertQueries:
                 documents.c.actor,
                 scores.c.hostility,
                 scores.c.level,
+                scores.c.targets,
             )
             .join(scores, scores.c.document_id == documents.c.id)
             .where(
@@ -191,13 +194,27 @@ class AlertQueries:
                 documents.c.published_at < until,
             )
             .order_by(scores.c.hostility.desc(), documents.c.published_at)
-            .limit(limit)
         )
+        if by == "target" and key is not None:  # targets are JSON on the score: filtered here, in pages
+            return self._top_toward(query, key, limit)
         if by and key is not None:
             column = documents.c[by]
             query = query.where(column.is_(None) if key == "(not named)" else column == key)
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+            return [dict(r) for r in conn.execute(query.limit(limit)).mappings()]
+
+    def _top_toward(self, query: Any, code: str, limit: int, page: int = 500) -> list[dict[str, Any]]:
+        """The first `limit` rows of `query` whose score counts toward target `code` (probability >= 0.5)."""
+        out: list[dict[str, Any]] = []
+        offset = 0
+        with self.engine.connect() as conn:
+            while len(out) < limit:
+                rows = [dict(r) for r in conn.execute(query.limit(page).offset(offset)).mappings()]
+                out += [r for r in rows if code in target_keys(json.loads(r["targets"] or "{}").items())]
+                if len(rows) < page:
+                    break
+                offset += page
+        return out[:limit]
 
 
 def _alert_from(r: Any) -> Any:

@@ -200,6 +200,60 @@ def _m006_forwards(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE documents ADD COLUMN forwarded_from TEXT"))
 
 
+NOT_NAMED = "(not named)"
+DOCUMENT_SCOPES = ("actor", "source", "language", "kind")
+
+
+def _m007_kinds_targets_aggregates(conn: Connection) -> None:
+    """Statements versus reports, the targets of each score, and daily aggregates per scope kept as scores are
+    written; the aggregates are filled from what is stored (targets start empty: no earlier model had them)."""
+    conn.execute(sa.text("ALTER TABLE documents ADD COLUMN kind VARCHAR(20)"))
+    conn.execute(sa.text("ALTER TABLE scores ADD COLUMN targets TEXT"))
+    md = sa.MetaData()
+    sa.Table(
+        "daily_documents",
+        md,
+        sa.Column("day", sa.String(10), primary_key=True),
+        sa.Column("scope", sa.String(16), primary_key=True),
+        sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("documents", sa.Integer, nullable=False),
+    )
+    sa.Table(
+        "daily_scores",
+        md,
+        sa.Column("model_version", sa.String(100), primary_key=True),
+        sa.Column("day", sa.String(10), primary_key=True),
+        sa.Column("scope", sa.String(16), primary_key=True),
+        sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("documents", sa.Integer, nullable=False),
+        sa.Column("hostility_sum", sa.Float, nullable=False),
+        sa.Column("hostile", sa.Integer, nullable=False),
+        sa.Column("violent", sa.Integer, nullable=False),
+    )
+    md.create_all(conn)
+    if conn.dialect.name == "postgresql":
+        day = "to_char(timezone('UTC', d.published_at), 'YYYY-MM-DD')"
+    else:
+        day = "substr(d.published_at, 1, 10)"
+    for scope in ("all", *DOCUMENT_SCOPES):
+        key = "'all'" if scope == "all" else f"coalesce(d.{scope}, '{NOT_NAMED}')"
+        groups = day if scope == "all" else f"{day}, {key}"
+        conn.execute(
+            sa.text(
+                f"INSERT INTO daily_documents (day, scope, key, documents) "
+                f"SELECT {day}, '{scope}', {key}, count(*) FROM documents d GROUP BY {groups}"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO daily_scores (model_version, day, scope, key, documents, hostility_sum, hostile, violent) "
+                f"SELECT s.model_version, {day}, '{scope}', {key}, count(*), sum(s.hostility), "
+                "sum(CASE WHEN s.level >= 3 THEN 1 ELSE 0 END), sum(CASE WHEN s.level = 4 THEN 1 ELSE 0 END) "
+                f"FROM scores s JOIN documents d ON d.id = s.document_id GROUP BY s.model_version, {groups}"
+            )
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial: documents, scores, runs", _m001_initial),
     Migration(2, "scoring: detected languages, unscored reasons, model registry", _m002_scoring),
@@ -207,4 +261,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "sources and locks: fetch state per source, named locks", _m004_sources_and_locks),
     Migration(5, "estimated dates: documents dated by their fetch time", _m005_estimated_dates),
     Migration(6, "forwards: who a forwarded post came from", _m006_forwards),
+    Migration(7, "kinds, targets and daily aggregates per scope", _m007_kinds_targets_aggregates),
 )

@@ -50,6 +50,7 @@ documents = sa.Table(
     sa.Column("language_detected", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("date_estimated", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("forwarded_from", sa.Text),
+    sa.Column("kind", sa.String(20)),  # statement (the actor speaks) | report (news about events and actors)
 )
 
 unscored = sa.Table(
@@ -160,6 +161,7 @@ scores = sa.Table(
     sa.Column("p3", sa.Float, nullable=False),
     sa.Column("p4", sa.Float, nullable=False),
     sa.Column("scored_at", UTCDateTime, nullable=False),
+    sa.Column("targets", sa.Text),  # JSON {code: probability} from the model's target head; NULL when it has none
     sa.UniqueConstraint("document_id", "model_version", name="uq_scores_document_model"),
 )
 
@@ -181,4 +183,28 @@ schema_migrations = sa.Table(
     sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("applied_at", UTCDateTime, nullable=False),
+)
+
+# Daily aggregates per scope, kept up to date as documents and scores are written (so trends cost days x keys,
+# not documents). scope: all | actor | source | language | kind | target; key "(not named)" when unset.
+daily_documents = sa.Table(
+    "daily_documents",
+    metadata,
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("scope", sa.String(16), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("documents", sa.Integer, nullable=False),
+)
+
+daily_scores = sa.Table(
+    "daily_scores",
+    metadata,
+    sa.Column("model_version", sa.String(100), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("scope", sa.String(16), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("documents", sa.Integer, nullable=False),
+    sa.Column("hostility_sum", sa.Float, nullable=False),
+    sa.Column("hostile", sa.Integer, nullable=False),
+    sa.Column("violent", sa.Integer, nullable=False),
 )

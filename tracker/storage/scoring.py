@@ -80,6 +80,7 @@ class ScoringQueries:
         )
         with self._begin() as conn:
             conn.execute(stmt, [{"doc_id": d, "lang": lang} for d, lang in pairs])
+            self._move_language(conn, pairs)  # type: ignore[attr-defined]
 
     def count_to_score(self, language: str, version: str, rescore: bool) -> int:
         query = (
@@ -153,55 +154,6 @@ class ScoringQueries:
         with self.engine.connect() as conn:
             return {r[0]: int(r[1]) for r in conn.execute(query)}
 
-    def daily_aggregates(
-        self,
-        versions: Sequence[str],
-        *,
-        by: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> Any:
-        """Per UTC day (and per actor/source/language with `by`): scored documents, unscored ones, the sum of
-        hostility, and counts at level >= 3 and level 4, computed in the database with one GROUP BY. Only
-        scores of `versions` count; other documents are counted as unscored. Returns a pandas DataFrame."""
-        import pandas as pd
-
-        if by not in (None, "actor", "source", "language"):
-            raise ValueError("by must be actor, source or language")
-        if self.dialect == "postgresql":
-            day = sa.func.to_char(sa.func.timezone("UTC", documents.c.published_at), "YYYY-MM-DD")
-        else:
-            day = sa.func.substr(documents.c.published_at, 1, 10)
-        key = sa.func.coalesce(documents.c[by], "(not named)") if by else sa.literal("all")
-        joined = documents.outerjoin(
-            scores, sa.and_(scores.c.document_id == documents.c.id, scores.c.model_version.in_(list(versions) or [""]))
-        )
-        scored = sa.func.count(scores.c.id)
-        query = (
-            sa.select(
-                day.label("day"),
-                key.label("key"),
-                scored.label("documents"),
-                (sa.func.count() - scored).label("unscored"),
-                sa.func.coalesce(sa.func.sum(scores.c.hostility), 0.0).label("hostility_sum"),
-                sa.func.count(sa.case((scores.c.level >= 3, 1))).label("hostile"),
-                sa.func.count(sa.case((scores.c.level == 4, 1))).label("violent"),
-            )
-            .select_from(joined)
-            .group_by(day, key)
-        )
-        if since is not None:
-            query = query.where(documents.c.published_at >= since)
-        if until is not None:
-            query = query.where(documents.c.published_at < until)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        frame = pd.DataFrame(
-            rows, columns=["day", "key", "documents", "unscored", "hostility_sum", "hostile", "violent"]
-        )
-        frame["day"] = pd.to_datetime(frame["day"])
-        return frame
-
     def score_versions(self) -> list[str]:
         """Model versions that have scores, most scores first."""
         query = sa.select(scores.c.model_version, sa.func.count()).group_by(scores.c.model_version)
@@ -240,4 +192,5 @@ def _score_from(r: Any) -> Score:
         hostility=float(r["hostility"]),
         probabilities=(r["p0"], r["p1"], r["p2"], r["p3"], r["p4"]),
         scored_at=r["scored_at"],
+        targets=tuple(json.loads(r["targets"]).items()) if r.get("targets") else (),
     )
