@@ -104,12 +104,9 @@ def _date_axis(ax: Any) -> None:
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
-WEAK_Z = 5.0  # a change point under this z is drawn without its strength (listed in `tracker trends`)
-
-
 def _shade_regimes(ax: Any, regimes: Sequence[Regime], label: bool, strengths: Sequence[ChangeStrength] = ()) -> None:
     span = max((regimes[-1].end - regimes[0].start).days, 1) if regimes else 1
-    opened = {c.day: c for c in strengths if abs(c.z) >= WEAK_Z}
+    opened = {c.day: c for c in strengths}  # weak change points are merged away before drawing (min_change_z)
     for r in regimes:
         colour = REGIME_COLOURS.get(r.kind)
         if colour is None:
