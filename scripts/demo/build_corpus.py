@@ -42,22 +42,25 @@ STATEMENT_SHARE = 0.55
 ARABIC_SHARE = 0.08
 
 
-def load_pool(name: str) -> dict[tuple[str, int, str], list[str]]:
-    pool: dict[tuple[str, int, str], list[str]] = defaultdict(list)
+def load_pool(name: str) -> dict[tuple[str, int, str], list[tuple[str, str]]]:
+    """(period, level, language) -> [(text, targets)]; `targets` is the writer's target codes (LABELING.md 2)."""
+    pool: dict[tuple[str, int, str], list[tuple[str, str]]] = defaultdict(list)
     with open(HERE / name, encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
-            pool[(row["period"], int(row["level"]), row.get("language") or "en")].append(row["text"].strip())
+            key = (row["period"], int(row["level"]), row.get("language") or "en")
+            pool[key].append((row["text"].strip(), row["targets"].strip()))
     return pool
 
 
 class Picker:
     """Draws texts for (period, level, language) without reuse until a bucket is exhausted."""
 
-    def __init__(self, pool: dict[tuple[str, int, str], list[str]], rng: random.Random) -> None:
+    def __init__(self, pool: dict[tuple[str, int, str], list[tuple[str, str]]], rng: random.Random) -> None:
         self.pool, self.rng = pool, rng
-        self.queues: dict[tuple[str, int, str], list[str]] = {}
+        self.queues: dict[tuple[str, int, str], list[tuple[str, str]]] = {}
 
-    def pick(self, period: str, level: int, language: str) -> tuple[str, int] | None:
+    def pick(self, period: str, level: int, language: str) -> tuple[str, int, str] | None:
+        """(text, level, targets) of the next text, from the nearest level that has texts."""
         for lv in sorted(range(5), key=lambda x: (abs(x - level), -x)):
             for per in (period, "any"):
                 key = (per, lv, language)
@@ -67,7 +70,8 @@ class Picker:
                         queue = list(self.pool[key])
                         self.rng.shuffle(queue)
                         self.queues[key] = queue
-                    return queue.pop(), lv
+                    text, targets = queue.pop()
+                    return text, lv, targets
         return None
 
 
@@ -124,6 +128,7 @@ def build() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
                         "language": "",  # left for language detection
                         "url": f"https://t.me/s/{channel}/{seq[channel]}",
                         "intended_level": str(got[1]),
+                        "intended_targets": got[2],
                     }
                 )
             else:
@@ -139,6 +144,7 @@ def build() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
                     "actor": actor if "{actor}" in text else "",
                     "language": "en",
                     "intended_level": str(got[1]),
+                    "intended_targets": got[2],
                 }
                 if source == "demo_wire":  # the wire gives ids; the others are identified by content
                     seq[source] += 1
