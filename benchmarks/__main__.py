@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import bench_ingest, bench_run, bench_score, bench_trends
+from benchmarks import bench_export, bench_ingest, bench_run, bench_score, bench_trends
 
-BENCHMARKS = {"ingest": bench_ingest.run, "score": bench_score.run, "trends": bench_trends.run, "run": bench_run.run}
+BENCHMARKS = {
+    "ingest": bench_ingest.run,
+    "score": bench_score.run,
+    "trends": bench_trends.run,
+    "run": bench_run.run,
+    "export": bench_export.run,
+}
 
 
 def main(argv: list[str]) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from tracker.cli import alerts, data, run, trends  # noqa: F401 - importing registers the commands
+from tracker.cli import alerts, data, export, run, trends  # noqa: F401 - importing registers the commands
 from tracker.cli.app import cli
 from tracker.errors import TrackerError
 

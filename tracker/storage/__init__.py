@@ -22,6 +22,7 @@ from tracker.errors import StorageError
 from tracker.models import Document, Run, Score
 from tracker.storage.aggregates import AggregateQueries
 from tracker.storage.alerts import AlertQueries
+from tracker.storage.export import ExportQueries
 from tracker.storage.migrations import MIGRATIONS, Migration
 from tracker.storage.runs import RunQueries
 from tracker.storage.schema import UTCDateTime, documents, runs, schema_migrations, scores
@@ -60,7 +61,7 @@ def _engine_for(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-class Store(ScoringQueries, AggregateQueries, AlertQueries, RunQueries):
+class Store(ScoringQueries, AggregateQueries, AlertQueries, RunQueries, ExportQueries):
     """Documents, scores and run records in one database; open with `Store.open(url)`."""
 
     def __init__(self, engine: Engine, url: str) -> None:
