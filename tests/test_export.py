@@ -140,3 +140,48 @@ def test_export_command_on_the_demo(demo_home: Path, tmp_path: Path) -> None:
     assert list(frame["id"]) == list(parquet["id"])
     assert set(parquet["kind"]) == {"statement", "report"}
     assert parquet["hostility"].between(0, 1).all()
+
+
+def test_explain_lists_the_most_hostile_the_most_copied_and_the_new() -> None:
+    from tracker.explanations import explain, explanation_as_text
+
+    def row(text: str, level: int, when: str, source: str = "tg") -> dict[str, object]:
+        return {
+            "text": text,
+            "text_hash": text_hash(text),
+            "level": level,
+            "hostility": level / 4,
+            "published_at": when,
+            "source": source,
+            "url": f"https://t.me/{source}/1",
+            "actor": "KH",
+        }
+
+    claim = "We struck the occupation base with two drones."
+    now = [row(claim, 4, f"2023-10-18 0{h}:00", f"tg{h}") for h in range(3)]
+    now += [
+        row("The council met today.", 1, "2023-10-18 10:00"),
+        row("We warn the occupiers again.", 3, "2023-10-18 11:00"),
+    ]
+    before = [row("We warn the occupiers again.", 3, "2023-10-12 11:00"), row("Calm day.", 0, "2023-10-12 12:00")]
+    e = explain(now, before, start=date(2023, 10, 18), end=date(2023, 10, 18), scope="overall", limit=2)
+    assert e.documents == 5 and e.hostile_share == 4 / 5 and e.prior_documents == 2
+    assert e.most_hostile[0].text == claim and e.most_hostile[0].copies == 3
+    assert e.most_hostile[0].sources == ("tg0", "tg1", "tg2") and e.most_hostile[0].first_seen == "2023-10-18 00:00"
+    assert [i.text for i in e.most_copied] == [claim]
+    assert [i.text for i in e.new_hostile] == [claim]  # the warning was posted the week before
+    text = explanation_as_text(e)
+    assert "3 copies" in text and "https://t.me/tg0/1" in text and "the week before: 2" in text
+    assert e.as_dict()["most_copied"][0]["copies"] == 3
+
+
+def test_explain_command_shows_that_days_statements(demo_home: Path) -> None:
+    result = run_tracker("explain", "--day", "2023-10-18", "--json", home=demo_home)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["from"] == "2023-10-18" and data["documents"] > 0
+    assert data["most_hostile"] and all(i["first_seen"].startswith("2023-10-18") for i in data["most_hostile"])
+    week = run_tracker("explain", "--week", "2023-W42", "--scope", "kind:statement", home=demo_home)
+    assert week.returncode == 0 and "Most hostile:" in week.stdout, week.stderr
+    bad = run_tracker("explain", "--day", "2030-01-01", home=demo_home)
+    assert bad.returncode != 0 and "no documents from 2030-01-01" in bad.stderr

@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from tracker.config import Settings
 from tracker.errors import TrackerError
+from tracker.explanations import Explanation, explain
 from tracker.export_writers import open_writer
 from tracker.exports import FORMATS, export_row
 from tracker.formatting import day_bounds
@@ -74,3 +76,29 @@ def export_documents(
     finally:
         bar.close()
     return ExportSummary(out, rows, scored, tuple(versions))
+
+
+def explain_period(
+    settings: Settings,
+    store: Store,
+    *,
+    start: date,
+    end: date,
+    scope: str | None = None,
+    versions: Sequence[str] | None = None,
+    limit: int = 5,
+) -> Explanation:
+    """The statements behind the move in a period (whole UTC days, inclusive) and scope, against the week
+    before it."""
+    where = parse_scope(scope)
+    versions = list(versions) if versions is not None else current_versions(settings, store)
+
+    def rows(first: date, last: date) -> list[dict[str, Any]]:
+        lo, hi = day_bounds(first, last)
+        return [r for chunk in store.iter_export_rows(versions, since=lo, until=hi, scope=where) for r in chunk]
+
+    now = rows(start, end)
+    if not now:
+        raise TrackerError(f"no documents from {start} to {end}" + (f" in {scope}" if scope else ""))
+    before = rows(start - timedelta(days=7), start - timedelta(days=1))
+    return explain(now, before, start=start, end=end, scope=scope or "overall", limit=limit)
