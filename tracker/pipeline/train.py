@@ -1,5 +1,5 @@
 """Stages `train` and `eval`: fine-tune the multilingual model (LoRA adapter and head) or fit a frozen
-encoder's head on labeled texts, and measure a model on a file."""
+encoder's head on labeled texts, fit the target head on top of a model, and measure a model on a file."""
 
 from __future__ import annotations
 
@@ -15,14 +15,22 @@ from pathlib import Path
 from typing import Any
 
 from tracker.config import Settings
+from tracker.errors import ScoringError
 from tracker.pipeline.score import DEFAULT_ENCODER, make_scorer, pick_model
 from tracker.progress import ProgressFactory, no_progress
-from tracker.scoring.base import ModelSpec, Scorer, TextScore, score_from_probabilities
-from tracker.scoring.evaluation import Metrics, evaluate
+from tracker.scoring.base import TARGET_CODES, ModelSpec, Scorer, TextScore, score_from_probabilities
+from tracker.scoring.evaluation import Metrics, evaluate, evaluate_targets, predicted_targets
 from tracker.scoring.lexicon import LexiconScorer
 from tracker.scoring.training import Example, load_labeled, split_holdout
-from tracker.scoring.transformer import HEAD_META, resolve_path, save_head
+from tracker.scoring.transformer import HEAD_META, HEAD_WEIGHTS, TransformerScorer, resolve_path, save_head
 from tracker.scoring.transformer.finetune import FinetuneSettings, finetune
+from tracker.scoring.transformer.targets import (
+    TargetSettings,
+    default_layers,
+    describe_fit,
+    fit_target_head,
+    save_target_head,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,21 +69,41 @@ class EvalResult:
     baseline: Metrics
     examples: list[Example] = field(default_factory=list, repr=False)
     scores: list[TextScore] = field(default_factory=list, repr=False)
+    targets: dict[str, dict[str, float | int]] | None = None  # per code P/R/F1/support, micro, macro
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.metrics.as_dict(), "model": self.model, "file": self.path, "baseline": self.baseline.as_dict()}
+        out = {**self.metrics.as_dict(), "model": self.model, "file": self.path, "baseline": self.baseline.as_dict()}
+        if self.targets is not None:
+            out["targets"] = self.targets
+        return out
 
 
 def evaluate_file(path: Path, scorer: Scorer) -> EvalResult:
-    """Metrics of a scorer and of the keyword baseline on a text,label file."""
+    """Metrics of a scorer and of the keyword baseline on a text,label file; with a targets column and a model
+    that has a target head, also the targets' precision, recall and F1 (rows without targets are left out)."""
     examples = load_labeled([path])
     texts = [e.text for e in examples]
     labels = [e.label for e in examples]
     scores = scorer.score_batch(texts)
     baseline = LexiconScorer().score_batch(texts)
     return EvalResult(
-        str(path), str(scorer.version), evaluate(labels, scores), evaluate(labels, baseline), examples, scores
+        str(path),
+        str(scorer.version),
+        evaluate(labels, scores),
+        evaluate(labels, baseline),
+        examples,
+        scores,
+        target_metrics(examples, scores),
     )
+
+
+def target_metrics(examples: list[Example], scores: list[TextScore]) -> dict[str, dict[str, float | int]] | None:
+    """Per-code metrics of the predicted targets (probability >= 0.5) on the rows that carry gold targets; None
+    when no row does or the model has no target head."""
+    pairs = [(e.targets, predicted_targets(s.targets)) for e, s in zip(examples, scores, strict=True) if e.targets]
+    if not pairs or not any(s.targets for s in scores):
+        return None
+    return evaluate_targets([g for g, _ in pairs], [p for _, p in pairs])
 
 
 def write_predictions(result: EvalResult, out: Path) -> Path:
@@ -194,12 +222,82 @@ def train(
 
 
 @dataclass(frozen=True)
+class TargetTrainResult:
+    out: Path
+    train_size: int  # texts with targets
+    skipped: int  # training texts without targets, left out
+    seconds: float
+    cv: dict[str, Any]
+    dev: dict[str, dict[str, dict[str, float | int]]]
+
+
+def train_targets(
+    settings: Settings,
+    *,
+    data: list[Path],
+    out: Path,
+    now: datetime,
+    encoder: str | None = None,
+    seed: int = 13,
+    options: TargetSettings | None = None,
+) -> TargetTrainResult | None:
+    """Fit the target head on the frozen model in `out` (its adapter and level head are read, never changed) from
+    the training texts that carry targets, then measure it on the dev sets; None when no text has targets. The
+    encoder runs in fp32 on `options.threads` threads, so a rerun writes the same targets.safetensors."""
+    options = options or TargetSettings(seed=seed)
+    start = time.perf_counter()
+    if not (out / HEAD_WEIGHTS).is_file():
+        raise ScoringError(f"{out} has no level head ({HEAD_WEIGHTS}); train the model first (tracker train)")
+    card = json.loads((out / HEAD_META).read_text(encoding="utf-8")) if (out / HEAD_META).is_file() else {}
+    encoder = encoder or str(card.get("encoder") or V2_ENCODER)
+    examples = load_labeled(data)
+    labeled = [e for e in examples if e.targets]
+    if not labeled:
+        return None
+    depth = json.loads((resolve_path(encoder, settings.models_dir) / "config.json").read_text())["num_hidden_layers"]
+    layers = options.layers or default_layers(int(depth))
+    spec = ModelSpec(out.name, "encoder_head", encoder, str(out.resolve()))
+    sc = settings.scoring
+    reader = TransformerScorer(spec, precision="fp32", batch_size=sc.batch_size, max_tokens=sc.max_tokens,
+                               stride=sc.stride, threads=options.threads, version_cache=settings.models_dir /
+                               "digests.json")  # fmt: skip
+    log.info("targets: reading layers %s of %d texts (%d without targets left out)", layers, len(labeled),
+             len(examples) - len(labeled))  # fmt: skip
+    windows, owners = reader.token_states([e.text for e in labeled], layers)
+    fit = fit_target_head(windows, owners, [e.targets for e in labeled], TARGET_CODES, layers, options,
+                          progress=lambda step: log.info("targets: %s", step))  # fmt: skip
+    del windows
+    section: dict[str, Any] = {
+        **describe_fit(options),
+        "weights": "targets.safetensors",
+        "train_size": len(labeled),
+        "skipped_without_targets": len(examples) - len(labeled),
+        "train_sets": [p.name for p in data],
+        "code_counts": {c: sum(c in e.targets for e in labeled) for c in TARGET_CODES},
+        "thresholds": dict(zip(TARGET_CODES, fit.thresholds, strict=True)),
+        "cv_metrics": fit.cv,
+        "trained_at": now.isoformat(timespec="seconds"),
+    }
+    save_target_head(out, fit, section)
+    scorer = make_scorer(settings, spec)
+    dev: dict[str, dict[str, dict[str, float | int]]] = {}
+    for lang, path in dev_files().items():
+        metrics = evaluate_file(path, scorer).targets if path.is_file() else None
+        if metrics is not None:
+            dev[lang] = metrics
+            log.info("dev %s targets: micro-F1 %.3f", lang, metrics["micro"]["f1"])
+    save_target_head(out, fit, {**section, "dev_metrics": dev})
+    return TargetTrainResult(out, len(labeled), len(examples) - len(labeled), time.perf_counter() - start, fit.cv, dev)
+
+
+@dataclass(frozen=True)
 class FinetuneTrainResult:
     out: Path
     train_size: int
     steps: int
     seconds: float
     dev: dict[str, Metrics]
+    targets: TargetTrainResult | None = None
 
 
 def train_finetuned(
@@ -215,8 +313,9 @@ def train_finetuned(
     progress: ProgressFactory = no_progress,
 ) -> FinetuneTrainResult:
     """Fine-tune `encoder` with a LoRA adapter and a 5-level head on the labeled files (seeded), then measure
-    the result on the dev sets and write the metrics into its card (head.json). Precision follows
-    scoring.precision; with auto, the probe decides (cached per machine)."""
+    the result on the dev sets and write the metrics into its card (head.json); where the texts carry targets,
+    then fit the target head on the result (`train_targets`). Precision follows scoring.precision; with auto, the
+    probe decides (cached per machine)."""
     bf16 = {"bf16": True, "fp32": False}.get(settings.scoring.precision)
     options = options or FinetuneSettings(seed=seed, epochs=epochs, bf16=bf16)
     examples = load_labeled(data)
@@ -268,4 +367,7 @@ def train_finetuned(
     info.update({"train_seconds": round(result.seconds, 1), "steps": result.steps, "final_loss": result.last_loss})
     info["dev_metrics"] = {lang: m.as_dict() for lang, m in dev.items()}
     card.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return FinetuneTrainResult(out, len(examples), result.steps, result.seconds, dev)
+    targets = None
+    if any(e.targets for e in examples):
+        targets = train_targets(settings, data=data, out=out, encoder=encoder, now=now, seed=seed)
+    return FinetuneTrainResult(out, len(examples), result.steps, result.seconds, dev, targets)

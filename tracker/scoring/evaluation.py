@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from tracker.scoring.base import HOSTILE_LEVEL, N_LEVELS, TextScore
+from tracker.scoring.base import HOSTILE_LEVEL, N_LEVELS, TARGET_CODES, TextScore
 
 
 @dataclass(frozen=True)
@@ -48,3 +48,45 @@ def evaluate(labels: Sequence[int], scores: Sequence[TextScore]) -> Metrics:
         confusion=confusion_matrix(y, pred, labels=list(range(N_LEVELS))).tolist(),
         levels_present=present,
     )
+
+
+TARGET_CUT = 0.5  # a text counts toward a code when its probability is at least this (fixed downstream)
+
+
+def predicted_targets(targets: Sequence[tuple[str, float]], cut: float = TARGET_CUT) -> tuple[str, ...]:
+    """The codes a text counts toward: those with a probability >= `cut`."""
+    return tuple(code for code, p in targets if p >= cut)
+
+
+def evaluate_targets(
+    gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]
+) -> dict[str, dict[str, float | int]]:
+    """Per-code precision, recall, F1 and support of multi-label predictions, for every code that is in the gold
+    labels or predicted (in TARGET_CODES order), plus `micro` (pooled over all codes) and `macro` (the mean over
+    the codes with support): a code nobody uses says nothing, a code only predicted is all false positives."""
+    if len(gold) != len(predicted):
+        raise ValueError("need as many predictions as gold target sets")
+    seen = {code for row in (*gold, *predicted) for code in row}
+    rank = {code: i for i, code in enumerate(TARGET_CODES)}
+    counts = {
+        code: [0, 0, 0] for code in sorted(seen, key=lambda c: (rank.get(c, len(rank)), c))
+    }  # true positives, false positives, false negatives
+    for g, p in zip(gold, predicted, strict=True):
+        gs, ps = set(g), set(p)
+        for code in gs | ps:
+            counts[code][0 if code in gs and code in ps else 1 if code in ps else 2] += 1
+    out = {code: _prf(*c) for code, c in counts.items()}
+    out["micro"] = _prf(*(sum(c[i] for c in counts.values()) for i in range(3)))
+    supported = [out[code] for code in counts if out[code]["support"]]
+    out["macro"] = {
+        key: sum(float(m[key]) for m in supported) / len(supported) if supported else 0.0
+        for key in ("precision", "recall", "f1")
+    } | {"support": sum(int(m["support"]) for m in supported)}
+    return out
+
+
+def _prf(tp: int, fp: int, fn: int) -> dict[str, float | int]:
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "support": tp + fn}

@@ -1,5 +1,5 @@
 """Training and evaluating the default head: the seed set, a seeded held-out split, a logistic-regression head
-on frozen sentence embeddings."""
+on frozen sentence embeddings. Rows may carry `targets` (codes joined by ";", tracker/data/LABELING.md)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracker.errors import SourceError
+from tracker.scoring.base import TARGET_CODES
 
 SEED_COLUMNS = ("text", "label")
 
@@ -21,10 +22,20 @@ class Example:
     register: str = ""
     topic: str = ""
     hard_case: str = ""
+    targets: tuple[str, ...] = ()  # codes from TARGET_CODES, primary first; () where the file has none
+
+
+def parse_targets(value: str) -> tuple[str, ...]:
+    """ "US;IQG" -> ("US", "IQG"); "" -> (). Raises ValueError naming an unknown code."""
+    codes = tuple(c.strip().upper() for c in value.split(";") if c.strip())
+    unknown = [c for c in codes if c not in TARGET_CODES]
+    if unknown:
+        raise ValueError(f"unknown target code(s) {', '.join(unknown)}; use {', '.join(TARGET_CODES)}")
+    return tuple(dict.fromkeys(codes))
 
 
 def load_labeled(paths: Sequence[Path]) -> list[Example]:
-    """Labeled texts from CSV files (or folders of them) with columns text,label (0-4)."""
+    """Labeled texts from CSV files (or folders of them) with columns text,label (0-4) and optionally targets."""
     files: list[Path] = []
     for p in paths:
         files.extend(sorted(p.glob("*.csv")) if p.is_dir() else [p])
@@ -45,11 +56,12 @@ def load_labeled(paths: Sequence[Path]) -> list[Example]:
                     text = (row.get("text") or "").strip()
                     if not text:
                         raise SourceError(f"{f}:{reader.line_num}: empty text")
-                    examples.append(
-                        Example(
-                            text, int(label), row.get("register", ""), row.get("topic", ""), row.get("hard_case", "")
-                        )
-                    )
+                    try:
+                        targets = parse_targets(row.get("targets") or "")
+                    except ValueError as exc:
+                        raise SourceError(f"{f}:{reader.line_num}: {exc}") from None
+                    extra = (row.get("register", ""), row.get("topic", ""), row.get("hard_case", ""))
+                    examples.append(Example(text, int(label), *extra, targets=targets))
         except UnicodeDecodeError:
             raise SourceError(f"{f}: not valid UTF-8; re-save it as UTF-8") from None
         except OSError as exc:

@@ -9,6 +9,7 @@ from typing import Any
 from tracker.errors import ScoringError
 from tracker.scoring.base import N_LEVELS
 from tracker.scoring.transformer.files import HEAD_META, HEAD_WEIGHTS
+from tracker.scoring.transformer.targets import TARGETS_WEIGHTS
 
 
 def load_head(folder: Path, device: str) -> Any:
@@ -31,6 +32,8 @@ def load_head(folder: Path, device: str) -> Any:
 
 
 def save_head(folder: Path, weight: Any, bias: Any, meta: dict[str, Any]) -> None:
+    """Write the level head and its card. A target head left in the folder is removed: it was read from the
+    encoder this head replaces, and the new card no longer describes it (`tracker train` fits a new one)."""
     import torch
     from safetensors.torch import save_file
 
@@ -43,3 +46,4 @@ def save_head(folder: Path, weight: Any, bias: Any, meta: dict[str, Any]) -> Non
         str(folder / HEAD_WEIGHTS),
     )
     (folder / HEAD_META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (folder / TARGETS_WEIGHTS).unlink(missing_ok=True)

