@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from tracker.formatting import pct
+
 HOSTILE = 3
 
 
@@ -142,9 +144,6 @@ def explain(
 
 def explanation_as_text(e: Explanation, excerpt: int = 200) -> str:
     """The readable form: the numbers against the week before, then each list with sources and links."""
-
-    def pct(x: float) -> str:
-        return "n/a" if x != x else f"{100 * x:.0f}%"
 
     def num(x: float) -> str:
         return "n/a" if x != x else f"{x:.2f}"

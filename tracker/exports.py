@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tracker.models import LEVEL_NAMES
+from tracker.scoring.evaluation import predicted_targets
 
 FORMATS = ("csv", "parquet", "jsonl")
 COLUMNS = (
@@ -38,7 +39,6 @@ COLUMNS = (
     "target_probabilities",
 )
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may read as the start of a formula
-TARGET_CUT = 0.5
 
 
 def _iso(value: Any) -> str | None:
@@ -61,7 +61,7 @@ def export_row(row: Mapping[str, Any]) -> dict[str, Any]:
         level=None if level is None else int(level),
         level_name=None if level is None else LEVEL_NAMES[int(level)],
         hostility=None if row.get("hostility") is None else float(row["hostility"]),
-        targets=";".join(c for c, p in probabilities.items() if p >= TARGET_CUT) if level is not None else None,
+        targets=";".join(predicted_targets(tuple(probabilities.items()))) if level is not None else None,
         target_probabilities=json.dumps(probabilities, sort_keys=True) if probabilities else None,
     )
     return out

@@ -4,8 +4,9 @@ and target (from each score's target head: a document counts toward every code w
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,12 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tracker.models import Score
+from tracker.scoring.evaluation import predicted_targets
 from tracker.storage.schema import daily_documents, daily_scores, documents
 
 NOT_NAMED = "(not named)"
 DOCUMENT_SCOPES = ("actor", "source", "language", "kind")
 SCOPES = ("all", *DOCUMENT_SCOPES, "target", "target_kind")  # target_kind: "US|statement", for the report
-TARGET_CUT = 0.5
 
 
 def utc_day(when: datetime) -> str:
@@ -30,9 +31,9 @@ def document_keys(row: Any) -> list[tuple[str, str]]:
     return [("all", "all"), *((scope, row[scope] or NOT_NAMED) for scope in DOCUMENT_SCOPES)]
 
 
-def target_keys(targets: Iterable[tuple[str, float]]) -> list[str]:
-    """The target codes a score counts toward (probability >= 0.5); none when the model has no target head."""
-    return [code for code, p in targets if p >= TARGET_CUT]
+def stored_targets(text: str | None) -> tuple[tuple[str, float], ...]:
+    """A score's targets as stored (JSON {code: probability}, NULL for a model without a target head)."""
+    return tuple(json.loads(text).items()) if text else ()
 
 
 class AggregateQueries:
@@ -88,7 +89,7 @@ class AggregateQueries:
         for s in inserted:
             doc = docs[s.document_id]
             day = utc_day(doc["published_at"])
-            codes = target_keys(s.targets)
+            codes = predicted_targets(s.targets)
             kind = doc["kind"] or NOT_NAMED
             pairs = [
                 *document_keys(doc),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -13,7 +12,8 @@ from sqlalchemy.engine import Engine
 
 from tracker.alerts import Alert, ScopeState
 from tracker.errors import StorageError
-from tracker.storage.aggregates import target_keys
+from tracker.scoring.evaluation import predicted_targets
+from tracker.storage.aggregates import stored_targets
 from tracker.storage.schema import (
     alert_state,
     alerts_t,
@@ -210,7 +210,7 @@ class AlertQueries:
         with self.engine.connect() as conn:
             while len(out) < limit:
                 rows = [dict(r) for r in conn.execute(query.limit(page).offset(offset)).mappings()]
-                out += [r for r in rows if code in target_keys(json.loads(r["targets"] or "{}").items())]
+                out += [r for r in rows if code in predicted_targets(stored_targets(r["targets"]))]
                 if len(rows) < page:
                     break
                 offset += page

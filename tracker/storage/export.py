@@ -3,14 +3,14 @@ publication order with keyset paging, so memory stays flat however many are expo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from tracker.storage.aggregates import NOT_NAMED, target_keys
+from tracker.scoring.evaluation import predicted_targets
+from tracker.storage.aggregates import NOT_NAMED, stored_targets
 from tracker.storage.schema import documents, scores
 
 SCOPE_COLUMNS = ("actor", "source", "language", "kind")
@@ -63,5 +63,5 @@ class ExportQueries:
                 return
             last = (rows[-1]["published_at"], rows[-1]["id"], rows[-1]["model_version"] or "")
             if scope is not None and scope[0] == "target":
-                rows = [r for r in rows if scope[1] in target_keys(json.loads(r["targets"] or "{}").items())]
+                rows = [r for r in rows if scope[1] in predicted_targets(stored_targets(r["targets"]))]
             yield rows

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tracker.models import Score
+from tracker.storage.aggregates import stored_targets
 from tracker.storage.schema import (
     UTCDateTime,
     documents,
@@ -192,5 +193,5 @@ def _score_from(r: Any) -> Score:
         hostility=float(r["hostility"]),
         probabilities=(r["p0"], r["p1"], r["p2"], r["p3"], r["p4"]),
         scored_at=r["scored_at"],
-        targets=tuple(json.loads(r["targets"]).items()) if r.get("targets") else (),
+        targets=stored_targets(r.get("targets")),
     )
