@@ -355,7 +355,9 @@ def quote_statements(
             text = text[: EXCERPT - 1].rstrip() + "…"
         when = s["published_at"]
         day = when.date().isoformat() if isinstance(when, datetime) else str(when)[:10]
-        lines.append(f"{i}. [{day} · {s['source']} · level {s['level']} · {float(s['hostility']):.2f}] {text}")
+        copies = int(s.get("copies", 1))
+        note = f" · {copies} copies from {s.get('copy_sources', 1)} sources" if copies > 1 else ""
+        lines.append(f"{i}. [{day} · {s['source']} · level {s['level']} · {float(s['hostility']):.2f}{note}] {text}")
         quoted.append(
             {
                 "text": text,
@@ -364,6 +366,7 @@ def quote_statements(
                 "level": int(s["level"]),
                 "hostility": round(float(s["hostility"]), 3),
                 "actor": s.get("actor"),
+                "copies": copies,
             }
         )
     return [*lines, ""], quoted

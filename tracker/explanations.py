@@ -1,6 +1,7 @@
 """PURE: the statements behind a move, for `tracker explain`: in a period and scope, the most hostile, the most
-copied (the same text posted again, by any source), and the hostile ones that are new against the week before;
-with the period's numbers against the week before. Takes rows as `tracker export` reads them."""
+copied (forwards, reposts and edited copies of one story, by any source), and the hostile ones that are new
+against the week before; with the period's numbers against the week before.
+Takes rows as `tracker export` reads them."""
 
 from __future__ import annotations
 
@@ -85,12 +86,18 @@ def _stats(rows: list[Mapping[str, Any]]) -> tuple[int, float, float]:
     return n, sum(float(r["hostility"]) for r in scored) / n, sum(int(r["level"]) >= HOSTILE for r in scored) / n
 
 
+def _story(r: Mapping[str, Any]) -> str:
+    """The story a row belongs to (forwards, reposts and edited copies grouped, tracker.stories); its exact text
+    for a row not yet grouped."""
+    return str(r.get("story_id") or r["text_hash"])
+
+
 def _items(rows: list[Mapping[str, Any]]) -> list[Item]:
-    """One item per distinct text (its copies counted, its sources listed), at its first time."""
+    """One item per story (its copies counted, its sources listed), at its first time."""
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for r in rows:
         if r.get("level") is not None:
-            groups.setdefault(str(r["text_hash"]), []).append(r)
+            groups.setdefault(_story(r), []).append(r)
     items = []
     for copies in groups.values():
         first = min(copies, key=lambda r: str(r["published_at"]))
@@ -104,7 +111,7 @@ def _items(rows: list[Mapping[str, Any]]) -> list[Item]:
                 copies=len(copies),
                 url=first.get("url"),
                 actor=first.get("actor"),
-                text_hash=str(first["text_hash"]),
+                text_hash=_story(first),
             )
         )
     return items
@@ -121,7 +128,7 @@ def explain(
 ) -> Explanation:
     """What moved the period from `start` to `end` against the week before it (`prior_rows`)."""
     now, before = list(rows), list(prior_rows)
-    seen_before = {str(r["text_hash"]) for r in before}
+    seen_before = {_story(r) for r in before}
     items = _items(now)
     n, mean, share = _stats(now)
     pn, pmean, pshare = _stats(before)
@@ -155,7 +162,7 @@ def explanation_as_text(e: Explanation, excerpt: int = 200) -> str:
     ]
     for title, items in (
         ("Most hostile", e.most_hostile),
-        ("Most copied (the same text posted again)", e.most_copied),
+        ("Most copied (forwards, reposts and edited copies of one story)", e.most_copied),
         ("New hostile statements (not seen the week before)", e.new_hostile),
     ):
         lines += ["", f"{title}:"]

@@ -54,6 +54,7 @@ class ParquetWriter:
 
         types = {
             "date_estimated": pa.bool_(),
+            "story_first": pa.bool_(),
             "level": pa.int8(),
             "hostility": pa.float64(),
             **{f"p{i}": pa.float64() for i in range(5)},

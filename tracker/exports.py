@@ -24,6 +24,8 @@ COLUMNS = (
     "language",
     "kind",
     "forwarded_from",
+    "story_id",
+    "story_first",
     "url",
     "text",
     "model_version",
@@ -58,6 +60,8 @@ def export_row(row: Mapping[str, Any]) -> dict[str, Any]:
         published_at=_iso(row["published_at"]),
         fetched_at=_iso(row["fetched_at"]),
         date_estimated=bool(row.get("date_estimated")),
+        story_id=row.get("story_id") or row.get("id"),  # not yet grouped: its own story
+        story_first=row.get("story_first") is not False and row.get("story_first") != 0,
         level=None if level is None else int(level),
         level_name=None if level is None else LEVEL_NAMES[int(level)],
         hostility=None if row.get("hostility") is None else float(row["hostility"]),

@@ -77,6 +77,7 @@ class IngestSummary:
     added: int = 0
     duplicates: int = 0
     rejected: int = 0
+    copies: int = 0  # added documents that repeat an earlier story (forwards, reposts, edited copies)
     errors: list[RowError] = field(default_factory=list)
 
     def as_counts(self) -> dict[str, int]:
@@ -86,6 +87,7 @@ class IngestSummary:
             "added": self.added,
             "duplicates": self.duplicates,
             "rejected": self.rejected,
+            "copies": self.copies,
         }
 
 

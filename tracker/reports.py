@@ -118,6 +118,14 @@ class Statement:
     day: date
     level: int
     hostility: float
+    copies: int = 1  # documents in its story (forwards, reposts, edited copies), itself included
+    copy_sources: int = 1
+
+    @property
+    def copies_note(self) -> str:
+        if self.copies <= 1:
+            return ""
+        return f"{self.copies} copies from {self.copy_sources} source{'s' if self.copy_sources != 1 else ''}"
 
     @property
     def level_name(self) -> str:
@@ -234,6 +242,8 @@ def build_weekly_report(
             day=s["published_at"].date() if hasattr(s["published_at"], "date") else s["published_at"],
             level=int(s["level"]),
             hostility=float(s["hostility"]),
+            copies=int(s.get("copies", 1)),
+            copy_sources=int(s.get("copy_sources", 1)),
         )
         for s in statements
     ]

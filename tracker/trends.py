@@ -301,6 +301,7 @@ class TrendsResult:
     strengths: tuple[ChangeStrength, ...] = ()
     hidden: tuple[ChangeStrength, ...] = ()  # weak change points, merged away (listed on request)
     scopes: Mapping[str, RegimeSearch] = field(default_factory=dict)  # with `by`: each key's own search
+    unit: str = "stories"  # what a count counts: stories (copies once) or documents (every copy)
 
     @property
     def synthetic(self) -> bool:

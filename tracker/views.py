@@ -41,6 +41,7 @@ def trends_as_json(result: TrendsResult, weak: bool = False) -> dict[str, object
         "from": result.start.isoformat(),
         "to": result.end.isoformat(),
         "model_versions": result.versions,
+        "count": result.unit,
         "change_points": [d.isoformat() for d in result.change_points],
         "change_point_strength": [c.as_dict() for c in result.strengths],
         "regimes": [r.as_dict() for r in result.regimes],
@@ -69,12 +70,16 @@ def _search_dict(search: RegimeSearch, weak: bool) -> dict[str, object]:
     }
 
 
+def _unit(result: TrendsResult) -> str:
+    return "stories (copies counted once)" if result.unit == "stories" else "documents (every copy)"
+
+
 def trends_as_text(result: TrendsResult, weeks: int = 12, weak: bool = False) -> str:
     """A readable summary: regimes, change points, the last weeks, and keys when split (with `weak`, the weak
     change points hidden by merging are listed too)."""
     d = result.daily
     lines = [
-        f"Hostility {result.start} to {result.end}: {int(d['documents'].sum()):,} scored documents from "
+        f"Hostility {result.start} to {result.end}: {int(d['documents'].sum()):,} scored {_unit(result)} from "
         f"{len(result.sources)} sources, {int(d['unscored'].sum()):,} not scored; model {', '.join(result.versions)}",
         f"Scale: 0 = cooperative, 1 = violent. Long-run median of daily means {result.reference:.3f}; "
         f"calm below {result.reference - result.spread:.3f}, escalation above {result.reference + result.spread:.3f}.",

@@ -14,6 +14,7 @@ from tracker.pipeline.common import open_store
 from tracker.pipeline.ingest import ingest_paths, row_options
 from tracker.pipeline.score import describe_models
 from tracker.pipeline.score import score as score_documents
+from tracker.pipeline.stories import story_settings
 from tracker.pipeline.train import (
     V2_ENCODER,
     TargetTrainResult,
@@ -67,6 +68,7 @@ def ingest(app: App, paths: tuple[Path, ...], source: str | None, kind: str | No
             progress=make_progress,
             on_error=rejects.add,
             clock=utc_now,
+            stories=story_settings(settings),
         )
         rejects.finish()
         print_ingest_summary(summary, store.count_documents())

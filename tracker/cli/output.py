@@ -52,6 +52,8 @@ def print_ingest_summary(summary: IngestSummary, total: int) -> None:
         f"ingest: read {summary.read:,} rows from {summary.files} file(s): added {summary.added:,}, "
         f"duplicates {summary.duplicates:,}, rejected {summary.rejected:,} (store now holds {total:,} documents)"
     )
+    if summary.copies:
+        click.echo(f"stories: {summary.copies:,} of the added documents repeat an earlier story (counted once)")
 
 
 class RejectLog:

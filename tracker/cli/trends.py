@@ -30,12 +30,18 @@ BY = click.Choice(["actor", "source", "language", "kind", "target"])
 @click.option(
     "--weak", is_flag=True, help="Also list the weak change points (|z| under trends.min_change_z), hidden by default."
 )
+@click.option(
+    "--count",
+    type=click.Choice(["stories", "documents"]),
+    default=None,
+    help="Count stories (forwards and copies of one text once; default: trends.count) or every document.",
+)
 @pass_app
-def trends(app: App, as_json: bool, weak: bool, by: str | None, **dates: datetime | None) -> None:
+def trends(app: App, as_json: bool, weak: bool, by: str | None, count: str | None, **dates: datetime | None) -> None:
     """Daily and weekly hostility series, change points, and calm / normal / escalation regimes."""
     since, until = day(dates.get("from")), day(dates.get("to"))
     with open_store(app.settings) as store:
-        result = compute_trends(app.settings, store, since=since, until=until, by=by)
+        result = compute_trends(app.settings, store, since=since, until=until, by=by, unit=count)
     if as_json:
         click.echo(json.dumps(trends_as_json(result, weak=weak), indent=1))
     else:

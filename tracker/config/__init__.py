@@ -27,6 +27,7 @@ from tracker.config.sections import (
     ReportSettings,
     ScoringSettings,
     StoreSettings,
+    StoriesSettings,
     TrendsSettings,
 )
 from tracker.config.settings import DEFAULT_HOME, Secrets, Settings
@@ -60,6 +61,7 @@ __all__ = [
     "Settings",
     "SourceSettings",
     "StoreSettings",
+    "StoriesSettings",
     "TelegramSource",
     "TrendsSettings",
     "WebhookSettings",

@@ -148,6 +148,7 @@ class TrendsSettings(Frozen):
     regime_window_days: int = Field(28, ge=2, le=365)
     min_change_z: float = Field(4.0, ge=0)  # weaker change points are hidden (merged); tracker trends --weak lists them
     small_multiples: int = Field(6, ge=1, le=16)
+    count: Literal["stories", "documents"] = "stories"  # stories: copies of one text count once (tracker.stories)
 
 
 class ReportSettings(Frozen):
@@ -157,3 +158,14 @@ class ReportSettings(Frozen):
     statements: int = Field(5, ge=3, le=10)
     chart_weeks: int = Field(12, ge=2, le=104)
     demo_week: str = Field("2023-W44", pattern=r"^\d{4}-W\d{2}$")
+
+
+class StoriesSettings(Frozen):
+    """Grouping forwards, reposts and lightly edited copies into stories (see tracker.stories). The defaults were
+    chosen on the tune half of tracker/data/stories/pairs.csv."""
+
+    window_days: float = Field(3.0, gt=0, le=365)  # copies further apart in time are separate stories
+    containment: float = Field(0.5, gt=0, le=1)  # share of the shorter text's word 3-shingles in the longer
+    overlap: float = Field(0.5, gt=0, le=1)  # a rewrite: share of the shorter text's content words in the longer
+    min_facts: int = Field(2, ge=0)  # a rewrite must share at least this many facts (numbers, days, names)
+    lsh_threshold: float = Field(0.25, gt=0, lt=1)  # MinHash LSH: the content-word Jaccard a candidate needs

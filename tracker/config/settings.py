@@ -16,6 +16,7 @@ from tracker.config.sections import (
     ReportSettings,
     ScoringSettings,
     StoreSettings,
+    StoriesSettings,
     TrendsSettings,
 )
 from tracker.config.sources import (
@@ -50,6 +51,7 @@ class Settings(Frozen):
     ingest: IngestSettings = IngestSettings()
     scoring: ScoringSettings = ScoringSettings()
     trends: TrendsSettings = TrendsSettings()
+    stories: StoriesSettings = StoriesSettings()
     alerts: AlertsSettings = AlertsSettings()
     report: ReportSettings = ReportSettings()
     sources: tuple[SourceSettings, ...] = ()

@@ -55,16 +55,22 @@ def rule_of(r: AlertRuleSettings) -> AlertRule:
 
 
 def scope_series(
-    store: Store, versions: Sequence[str], by: Sequence[str], since: date | None = None, until: date | None = None
+    store: Store,
+    versions: Sequence[str],
+    by: Sequence[str],
+    since: date | None = None,
+    until: date | None = None,
+    unit: str = "stories",
 ) -> dict[str, pd.DataFrame]:
-    """Daily series per scope: "overall", and "actor:NAME" (or source:/language:) for each `by`."""
+    """Daily series per scope: "overall", and "actor:NAME" (or source:/language:) for each `by`; `unit`:
+    stories (copies count once) or documents."""
     lo, hi = day_bounds(since, until)
     out: dict[str, pd.DataFrame] = {}
-    agg = store.daily_aggregates(versions, since=lo, until=hi)
+    agg = store.daily_aggregates(versions, since=lo, until=hi, unit=unit)
     if not agg.empty:
         out["overall"] = trends.build_series(trends.overall(agg), start=since, end=until)
     for key_kind in by:
-        agg = store.daily_aggregates(versions, by=key_kind, since=lo, until=hi)
+        agg = store.daily_aggregates(versions, by=key_kind, since=lo, until=hi, unit=unit)
         if agg.empty:
             continue
         series = trends.build_series(agg, start=since, end=until)
@@ -118,7 +124,7 @@ def update_alerts(
     states = store.load_alert_states()
     starts = [s.last_evaluated + timedelta(days=1) for s in states.values() if s.last_evaluated] or [first_start]
     since = min([*starts, first_start]) - timedelta(days=longest + 1)
-    series = scope_series(store, versions, cfg.by, since=since, until=end)
+    series = scope_series(store, versions, cfg.by, since=since, until=end, unit=settings.trends.count)
     active = store.active_silences(end - timedelta(days=cfg.initial_lookback_days))
     for scope, frame in series.items():
         for rule in rules:
@@ -177,7 +183,9 @@ def _update_regimes(
     """Regime changes, day by day since each scope's last evaluation, on each scope's whole history."""
     detector, rule, alert_rule = _regime_parts(settings)
     states = store.load_alert_states()
-    for scope, frame in scope_series(store, versions, settings.alerts.by, until=end).items():
+    for scope, frame in scope_series(
+        store, versions, settings.alerts.by, until=end, unit=settings.trends.count
+    ).items():
         state = states.get(new_regime_state(scope).fingerprint) or new_regime_state(scope)
         day = state.last_evaluated + timedelta(days=1) if state.last_evaluated else first_start
         while day <= end:
@@ -318,7 +326,9 @@ def backtest(
     versions = list(versions) if versions is not None else current_versions(settings, store)
     rules = [rule_of(r) for r in cfg.rules]
     longest = max((r.baseline_days + r.window_days + r.warmup_days for r in rules), default=0)
-    series = scope_series(store, versions, cfg.by, since=since - timedelta(days=longest + 1), until=until)
+    series = scope_series(
+        store, versions, cfg.by, since=since - timedelta(days=longest + 1), until=until, unit=settings.trends.count
+    )
     found: list[dict[str, Any]] = []
     for scope, frame in series.items():
         for rule in rules:
@@ -344,7 +354,7 @@ def backtest(
                     item["peak_share"] = round(a.alert.peak_share, 4)
                     item["severity"] = a.alert.severity
     if cfg.regime_changes.enabled:
-        for scope, frame in scope_series(store, versions, cfg.by, until=until).items():
+        for scope, frame in scope_series(store, versions, cfg.by, until=until, unit=settings.trends.count).items():
             found += _backtest_regimes(settings, scope, frame, since, until)
     return sorted(found, key=lambda x: (x["opened_at"], x["scope"], x["rule"]))
 

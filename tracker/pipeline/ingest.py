@@ -16,6 +16,7 @@ from tracker.errors import SourceError
 from tracker.formatting import day_start
 from tracker.models import Document, IngestSummary, RowError
 from tracker.pipeline.common import Clock, recorded_run
+from tracker.pipeline.stories import StorySettings, group_stories
 from tracker.progress import ProgressFactory, no_progress
 from tracker.sources.files import list_files, read_rows
 from tracker.sources.rows import RawItem, RowOptions, parse_row
@@ -119,8 +120,10 @@ def ingest_paths(
     progress: ProgressFactory = no_progress,
     on_error: OnError | None = None,
     clock: Clock | None = None,
+    stories: StorySettings | None = None,
 ) -> IngestSummary:
-    """Read CSV/JSONL files or folders into the store in batches; bad rows are reported and skipped."""
+    """Read CSV/JSONL files or folders into the store in batches; bad rows are reported and skipped. With
+    `stories`, the new documents are then grouped into stories (scoring groups them otherwise)."""
     summary = IngestSummary()
     files, problems = list_files([Path(p) for p in paths])
     with recorded_run(store, "ingest", now, clock) as run:
@@ -157,4 +160,6 @@ def ingest_paths(
                 bar.close()
         if not summary.read:
             run.status, run.error = "failed", "no rows could be read"
+        if stories is not None:
+            summary.copies = group_stories(store, stories, progress=progress).copies
     return summary

@@ -133,7 +133,7 @@ def _toward_whom(settings: Settings, store: Store, versions: Sequence[str], week
     lo, hi = day_start(week - timedelta(days=7)), day_start(week + timedelta(days=7))
     series = {}
     for by in ("target", "target_kind"):
-        agg = store.daily_aggregates(versions, by=by, since=lo, until=hi)
+        agg = store.daily_aggregates(versions, by=by, since=lo, until=hi, unit=settings.trends.count)
         series[by] = (
             trends.build_series(agg, freq="W", min_documents=settings.trends.min_weekly_documents)
             if not agg.empty

@@ -19,6 +19,7 @@ from tracker.errors import ConfigError, ScoringError
 from tracker.language import LanguageDetector
 from tracker.models import Score
 from tracker.pipeline.common import Clock, recorded_run
+from tracker.pipeline.stories import group_stories, story_settings
 from tracker.progress import ProgressFactory, no_progress
 from tracker.scoring.base import ModelSpec, Scorer, score_texts
 from tracker.scoring.transformer import TransformerScorer, resolve_path
@@ -266,6 +267,7 @@ def score(
         return detector.detect(texts, prefer=list(scorers))
 
     with recorded_run(store, "score", now, clock) as run:
+        group_stories(store, story_settings(settings), progress=progress)  # before trends count stories
         summary = score_store(
             store,
             scorers,

@@ -27,16 +27,19 @@ def compute_trends(
     until: date | None = None,
     by: str | None = None,
     versions: Sequence[str] | None = None,
+    unit: str | None = None,
 ) -> TrendsResult:
     """Daily and weekly series (overall, and per actor/source/language/kind/target with `by`, each key with its
     own change points and regimes), change points, regimes. Only scores of `versions` count (default: the
     configured models' current versions). By target, a document counts toward each of its targets, and the
-    overall series still counts it once."""
+    overall series still counts it once. `unit`: stories (each story once, by its first seen copy; the default
+    from `trends.count`) or documents (every copy)."""
     ts = settings.trends
+    unit = unit or ts.count
     versions = list(versions) if versions is not None else current_versions(settings, store)
     lo, hi = day_bounds(since, until)
-    agg = store.daily_aggregates(versions, by=None if by == "target" else by, since=lo, until=hi)
-    by_key = store.daily_aggregates(versions, by=by, since=lo, until=hi) if by == "target" else agg
+    agg = store.daily_aggregates(versions, by=None if by == "target" else by, since=lo, until=hi, unit=unit)
+    by_key = store.daily_aggregates(versions, by=by, since=lo, until=hi, unit=unit) if by == "target" else agg
     if agg.empty:
         raise TrackerError(
             "no documents in that period" if (since or until) else "the store holds no documents; run tracker ingest"
@@ -81,6 +84,7 @@ def compute_trends(
         strengths=found.strengths,
         hidden=found.hidden,
         scopes=scopes,
+        unit=unit,
     )
 
 

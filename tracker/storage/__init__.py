@@ -27,6 +27,7 @@ from tracker.storage.migrations import MIGRATIONS, Migration
 from tracker.storage.runs import RunQueries
 from tracker.storage.schema import UTCDateTime, documents, runs, schema_migrations, scores
 from tracker.storage.scoring import ScoringQueries, _score_from
+from tracker.storage.stories import StoryDoc, StoryQueries
 from tracker.urls import mask_url, sqlalchemy_url
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def _engine_for(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-class Store(ScoringQueries, AggregateQueries, AlertQueries, RunQueries, ExportQueries):
+class Store(ScoringQueries, AggregateQueries, AlertQueries, RunQueries, ExportQueries, StoryQueries):
     """Documents, scores and run records in one database; open with `Store.open(url)`."""
 
     def __init__(self, engine: Engine, url: str) -> None:
@@ -333,4 +334,4 @@ def _document_from(row: Any) -> Document:
     )
 
 
-__all__ = ["MIGRATIONS", "Migration", "Store", "UTCDateTime"]
+__all__ = ["MIGRATIONS", "Migration", "Store", "StoryDoc", "UTCDateTime"]

@@ -176,9 +176,13 @@ class AlertQueries:
     def top_documents(
         self, versions: Sequence[str], since: datetime, until: datetime, by: str | None, key: str | None, limit: int = 3
     ) -> list[dict[str, Any]]:
-        """The most hostile documents in a window (for alert messages), highest score first."""
+        """The most hostile documents in a window (for alert messages and the report), highest score first, one
+        per story (its first seen copy in the window), each with `copies` and `copy_sources`: how many documents
+        its story has and from how many sources."""
         query = (
             sa.select(
+                documents.c.id,
+                documents.c.story_id,
                 documents.c.text,
                 documents.c.source,
                 documents.c.published_at,
@@ -195,26 +199,30 @@ class AlertQueries:
             )
             .order_by(scores.c.hostility.desc(), documents.c.published_at)
         )
-        if by == "target" and key is not None:  # targets are JSON on the score: filtered here, in pages
-            return self._top_toward(query, key, limit)
-        if by and key is not None:
+        code = key if by == "target" else None  # targets are JSON on the score: filtered here, in pages
+        if by and by != "target" and key is not None:
             column = documents.c[by]
             query = query.where(column.is_(None) if key == "(not named)" else column == key)
-        with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query.limit(limit)).mappings()]
+        top = self._top_stories(query, code, limit)
+        copies = self.story_copies([r["id"] for r in top])  # type: ignore[attr-defined]
+        for r in top:
+            r["copies"], r["copy_sources"] = copies.get(r["id"], (1, 1))
+        return top
 
-    def _top_toward(self, query: Any, code: str, limit: int, page: int = 500) -> list[dict[str, Any]]:
-        """The first `limit` rows of `query` whose score counts toward target `code` (probability >= 0.5)."""
-        out: list[dict[str, Any]] = []
+    def _top_stories(self, query: Any, code: str | None, limit: int, page: int = 500) -> list[dict[str, Any]]:
+        """The first `limit` rows of `query`, one per story, counting toward target `code` when given."""
+        out: dict[str, dict[str, Any]] = {}
         offset = 0
         with self.engine.connect() as conn:
             while len(out) < limit:
                 rows = [dict(r) for r in conn.execute(query.limit(page).offset(offset)).mappings()]
-                out += [r for r in rows if code in predicted_targets(stored_targets(r["targets"]))]
+                for r in rows:
+                    if code is None or code in predicted_targets(stored_targets(r["targets"])):
+                        out.setdefault(r["story_id"] or r["id"], r)
                 if len(rows) < page:
                     break
                 offset += page
-        return out[:limit]
+        return list(out.values())[:limit]
 
 
 def _alert_from(r: Any) -> Any:

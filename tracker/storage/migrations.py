@@ -254,6 +254,29 @@ def _m007_kinds_targets_aggregates(conn: Connection) -> None:
         )
 
 
+def _m008_stories(conn: Connection) -> None:
+    """Stories: each document's story (NULL until the ingest stage groups it) and whether it is the story's first
+    seen copy; the aggregates gain story scopes ("s:all", "s:actor", ...) that count only first copies. Until
+    grouped, every stored document is its own story, so the story scopes start as copies of the document ones."""
+    conn.execute(sa.text("ALTER TABLE documents ADD COLUMN story_id VARCHAR(32)"))
+    conn.execute(sa.text("ALTER TABLE documents ADD COLUMN story_first BOOLEAN NOT NULL DEFAULT TRUE"))
+    conn.execute(sa.text("CREATE INDEX ix_documents_story ON documents (story_id)"))
+    conn.execute(sa.text("CREATE INDEX ix_documents_unassigned ON documents (published_at) WHERE story_id IS NULL"))
+    conn.execute(
+        sa.text(
+            "INSERT INTO daily_documents (day, scope, key, documents) "
+            "SELECT day, 's:' || scope, key, documents FROM daily_documents"
+        )
+    )
+    conn.execute(
+        sa.text(
+            "INSERT INTO daily_scores (model_version, day, scope, key, documents, hostility_sum, hostile, violent) "
+            "SELECT model_version, day, 's:' || scope, key, documents, hostility_sum, hostile, violent "
+            "FROM daily_scores"
+        )
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial: documents, scores, runs", _m001_initial),
     Migration(2, "scoring: detected languages, unscored reasons, model registry", _m002_scoring),
@@ -262,4 +285,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "estimated dates: documents dated by their fetch time", _m005_estimated_dates),
     Migration(6, "forwards: who a forwarded post came from", _m006_forwards),
     Migration(7, "kinds, targets and daily aggregates per scope", _m007_kinds_targets_aggregates),
+    Migration(8, "stories: copies of one text grouped, aggregates per story", _m008_stories),
 )

@@ -51,6 +51,8 @@ documents = sa.Table(
     sa.Column("date_estimated", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("forwarded_from", sa.Text),
     sa.Column("kind", sa.String(20)),  # statement (the actor speaks) | report (news about events and actors)
+    sa.Column("story_id", sa.String(32)),  # the story's founding document; NULL until grouped (tracker.stories)
+    sa.Column("story_first", sa.Boolean, nullable=False, server_default=sa.true()),  # first seen of its story
 )
 
 unscored = sa.Table(
