@@ -31,7 +31,8 @@ def norm(text: str) -> str:
 
 def test_every_file_passes_the_checker() -> None:
     for args in (
-        ["seed_ar", "--lang", "ar"],
+        ["seed_ar", "seed_world/ar-w.csv", "seed_targets/ar-t.csv", "--lang", "ar"],
+        ["seed_world/en-w.csv", "seed_targets/en-t.csv", "--lang", "en"],
         ["dev/ar.csv", "--lang", "ar"],
         ["dev/en.csv", "seed_en_extra", "seed", "--lang", "en"],
     ):
@@ -65,13 +66,13 @@ def test_parallel_pairs_carry_the_same_level_and_targets_in_both_languages() -> 
 
 
 def test_every_labeled_text_has_valid_targets() -> None:
-    for r in rows("seed/*.csv", "seed_en_extra/*.csv", "seed_ar/*.csv", "dev/*.csv"):
+    for r in rows("seed/*.csv", "seed_en_extra/*.csv", "seed_ar/*.csv", "seed_world/*.csv", "seed_targets/*.csv", "dev/*.csv"):
         codes = r["targets"].split(";")
         assert codes and set(codes) <= CODES and ("NONE" not in codes or codes == ["NONE"]), r["text"][:60]
 
 
 def test_no_dev_text_is_in_a_training_set_and_dev_writers_wrote_no_training_data() -> None:
-    train = rows("seed/*.csv", "seed_en_extra/*.csv", "seed_ar/*.csv")
+    train = rows("seed/*.csv", "seed_en_extra/*.csv", "seed_ar/*.csv", "seed_world/*.csv", "seed_targets/*.csv")
     dev = rows("dev/*.csv")
     assert not {norm(r["text"]) for r in dev} & {norm(r["text"]) for r in train}
     assert not {r["writer"] for r in dev} & {r.get("writer", "en-v1") for r in train}

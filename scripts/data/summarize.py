@@ -15,6 +15,10 @@ SETS = {
     "English seed v1 (`seed/`)": "tracker/data/seed/*.csv",
     "English additions (`seed_en_extra/`)": "tracker/data/seed_en_extra/*.csv",
     "Arabic seed (`seed_ar/`)": "tracker/data/seed_ar/*.csv",
+    "World wire, English (`seed_world/en-w.csv`)": "tracker/data/seed_world/en-w.csv",
+    "World wire, Arabic (`seed_world/ar-w.csv`)": "tracker/data/seed_world/ar-w.csv",
+    "Government targets, English (`seed_targets/en-t.csv`)": "tracker/data/seed_targets/en-t.csv",
+    "Government targets, Arabic (`seed_targets/ar-t.csv`)": "tracker/data/seed_targets/ar-t.csv",
     "Arabic dev (`dev/ar.csv`)": "tracker/data/dev/ar.csv",
     "English dev (`dev/en.csv`)": "tracker/data/dev/en.csv",
 }
