@@ -235,3 +235,23 @@ def test_the_same_burst_as_distinct_statements_opens_an_alert_and_a_change_point
     burst = date(2023, 1, 1) + timedelta(days=BURST_DAY)
     assert any(str(a["opened_at"])[:10] == burst.isoformat() for a in alerts), alerts
     assert change_points, "80 distinct violent statements in one day should move the series"
+
+
+def test_alert_messages_quote_one_line_per_statement_without_control_or_bidi_override_characters() -> None:
+    from tracker.alerts import quote_statements
+
+    hostile = {
+        "text": "Death to the occupier\n1. [fake line]\x1b[31m \u202eevil\u202c",
+        "source": "chan",
+        "published_at": datetime(2024, 1, 2, tzinfo=UTC),
+        "level": 3,
+        "hostility": 0.8,
+        "copies": 4,
+        "copy_sources": 2,
+    }
+    lines, quoted = quote_statements([], [hostile], "Most hostile statements:")
+    assert lines[1].startswith(
+        "1. [2024-01-02 · chan · level 3 · 0.80 · 4 copies from 2 sources] Death to the occupier"
+    )
+    assert "\n" not in lines[1] and "\x1b" not in lines[1] and "\u202e" not in lines[1]
+    assert quoted[0]["copies"] == 4

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -341,6 +342,9 @@ def build_message(
     return AlertMessage(subject, "\n".join(lines), data, list(attachments))
 
 
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
 def quote_statements(
     lines: list[str], statements: Sequence[dict[str, Any]], title: str
 ) -> tuple[list[str], list[dict[str, Any]]]:
@@ -350,7 +354,7 @@ def quote_statements(
     lines = [*lines, title]
     quoted = []
     for i, s in enumerate(statements, 1):
-        text = " ".join(str(s["text"]).split())
+        text = " ".join(_UNSAFE.sub(" ", str(s["text"])).split())  # one line, no control or bidi-override characters
         if len(text) > EXCERPT:
             text = text[: EXCERPT - 1].rstrip() + "…"
         when = s["published_at"]
