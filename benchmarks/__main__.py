@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import bench_export, bench_ingest, bench_run, bench_score, bench_trends
+from benchmarks import bench_export, bench_ingest, bench_run, bench_score, bench_stories, bench_trends
 
 BENCHMARKS = {
     "ingest": bench_ingest.run,
@@ -12,6 +12,7 @@ BENCHMARKS = {
     "trends": bench_trends.run,
     "run": bench_run.run,
     "export": bench_export.run,
+    "stories": bench_stories.run,
 }
 
 

@@ -47,22 +47,23 @@ class StoryIndex:
     def __contains__(self, key: object) -> bool:
         return key in self._keys
 
-    def _bands(self, parsed: Parsed) -> list[tuple[int, bytes]]:
+    def bands_of(self, parsed: Parsed) -> list[tuple[int, bytes]]:
+        """The text's LSH band keys (compute once, pass to `candidates` and `add`)."""
         h = minhash(parsed).hashvalues
         return [(i, h[i * self.rows : (i + 1) * self.rows].tobytes()) for i in range(self.bands)]
 
-    def add(self, key: str, parsed: Parsed) -> None:
+    def add(self, key: str, parsed: Parsed, bands: list[tuple[int, bytes]] | None = None) -> None:
         if key in self._keys or not parsed.words:
             return
-        for band in self._bands(parsed):
+        for band in bands or self.bands_of(parsed):
             self._buckets.setdefault(band, deque(maxlen=self.bucket_size)).append(key)
         self._keys.add(key)
 
-    def candidates(self, parsed: Parsed) -> list[str]:
+    def candidates(self, parsed: Parsed, bands: list[tuple[int, bytes]] | None = None) -> list[str]:
         if not parsed.words or not self._keys:
             return []
         found: dict[str, None] = {}
-        for band in self._bands(parsed):
+        for band in bands or self.bands_of(parsed):
             for key in self._buckets.get(band, ()):
                 found[key] = None
         return list(found)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from tracker.config import Settings
 from tracker.progress import ProgressFactory, no_progress
@@ -50,11 +50,11 @@ def group_stories(
     total = store.count_ungrouped()
     if not total:
         return summary
-    window = timedelta(days=settings.window_days)
+    grouper = _Grouper(store, settings)
     bar = progress("stories", total, "docs")
     try:
         while batch := store.ungrouped(settings.slice_size):
-            _group_slice(store, batch, window, settings, summary)
+            grouper.slice(batch, summary)
             bar.update(len(batch))
     finally:
         bar.close()
@@ -62,69 +62,97 @@ def group_stories(
     return summary
 
 
-def _group_slice(
-    store: Store, batch: list[StoryDoc], window: timedelta, settings: StorySettings, summary: StorySummary
-) -> None:
-    index = StoryIndex(settings.lsh_threshold)
-    parsed: dict[str, Parsed] = {}
-    known: dict[str, StoryDoc] = {}
-    first_of: dict[str, StoryDoc] = {}  # story -> its first seen copy
-    for d in store.grouped_between(batch[0].published_at - window, batch[-1].published_at + window):
-        _remember(d, d.story_id or d.id, index, parsed, known)
-    for d in store.story_firsts(sorted({k.story_id for k in known.values() if k.story_id})):
-        first_of[d.story_id or d.id] = d  # a story's first copy, also when it is older than the window
-    exact = {" ".join(p.words): k for k, p in parsed.items()}  # the same words: a copy, nothing to verify
-    stories: dict[str, str] = {}
-    first_on: list[str] = []
-    first_off: list[str] = []
-    for d in batch:
-        p = Parsed.of(d.text)
-        match = _match(d, p, index, parsed, known, exact, window, settings)
-        story = d.id
-        if match is not None:
-            story = match.story_id or match.id
-            summary.copies += 1
-            first = first_of.get(story)
-            if first is not None and (first.published_at, first.id) <= (d.published_at, d.id):
-                first_off.append(d.id)  # a later copy: saved as its own first, now it is not
+class _Grouper:
+    """The documents around the slices being grouped (slices come in time order): loaded from the store once,
+    kept while within the window, forgotten after it, so the cost stays linear in the documents grouped."""
+
+    def __init__(self, store: Store, settings: StorySettings) -> None:
+        self.store, self.settings = store, settings
+        self.window = timedelta(days=settings.window_days)
+        self.index = StoryIndex(settings.lsh_threshold)
+        self.parsed: dict[str, Parsed] = {}
+        self.known: dict[str, StoryDoc] = {}
+        self.exact: dict[str, str] = {}  # the same words: a copy, nothing to verify
+        self.first_of: dict[str, StoryDoc] = {}  # story -> its first seen copy
+        self.loaded_until: datetime | None = None
+
+    def _load(self, lo: datetime, hi: datetime) -> None:
+        """Documents grouped earlier in [lo, hi] not yet in memory, with their stories' first copies."""
+        if self.loaded_until is not None and self.loaded_until > lo:
+            lo = self.loaded_until
+        if self.loaded_until is None or hi > self.loaded_until:
+            fresh = [d for d in self.store.grouped_between(lo, hi) if d.id not in self.known]
+            for d in fresh:
+                self._remember(d, d.story_id or d.id)
+            stories = sorted({d.story_id for d in fresh if d.story_id and d.story_id not in self.first_of})
+            for d in self.store.story_firsts(stories):
+                self.first_of[d.story_id or d.id] = d  # also when it is older than the window
+            self.loaded_until = hi
+
+    def _forget(self, before: datetime) -> None:
+        old = [k for k, d in self.known.items() if d.published_at < before]
+        if len(old) < 2_000:
+            return
+        for k in old:
+            del self.known[k], self.parsed[k]
+        self.exact = {w: k for w, k in self.exact.items() if k in self.known}
+        self.index = StoryIndex(self.settings.lsh_threshold)
+        for k in sorted(self.known, key=lambda k: (self.known[k].published_at, k)):
+            self.index.add(k, self.parsed[k])
+
+    def slice(self, batch: list[StoryDoc], summary: StorySummary) -> None:
+        self._forget(batch[0].published_at - self.window)
+        self._load(batch[0].published_at - self.window, batch[-1].published_at + self.window)
+        stories: dict[str, str] = {}
+        first_on: list[str] = []
+        first_off: list[str] = []
+        for d in batch:
+            p = Parsed.of(d.text)
+            bands = self.index.bands_of(p)
+            match = self._match(d, p, bands)
+            story = d.id
+            if match is not None:
+                story = match.story_id or match.id
+                summary.copies += 1
+                first = self.first_of.get(story)
+                if first is not None and (first.published_at, first.id) <= (d.published_at, d.id):
+                    first_off.append(d.id)  # a later copy: saved as its own first, now it is not
+                else:
+                    if first is not None:
+                        _flip(first.id, first_on, first_off)
+                    self.first_of[story] = d
             else:
-                if first is not None:
-                    _flip(first.id, first_on, first_off)
-                first_of[story] = d
-        else:
-            first_of[story] = d
-        stories[d.id] = story
-        exact.setdefault(" ".join(p.words), d.id)
-        _remember(StoryDoc(d.id, d.text, d.published_at, story, first_of[story] is d), story, index, parsed, known, p)
-    summary.grouped += len(batch)
-    store.assign_stories(stories, first_on, first_off)
+                self.first_of[story] = d
+            stories[d.id] = story
+            self._remember(StoryDoc(d.id, d.text, d.published_at, story, self.first_of[story] is d), story, p, bands)
+        summary.grouped += len(batch)
+        self.store.assign_stories(stories, first_on, first_off)
 
+    def _match(self, d: StoryDoc, p: Parsed, bands: list[tuple[int, bytes]]) -> StoryDoc | None:
+        """The earlier document `d` copies, if any: one with the same words, else the first LSH candidate
+        within the window that the rule accepts, the closest in time first (at most `max_checks` verified, so
+        that a stream of one template, where every text is a candidate of every other, stays linear)."""
+        known, window = self.known, self.window
+        same = self.exact.get(" ".join(p.words))
+        if same is not None and same in known and abs(known[same].published_at - d.published_at) <= window:
+            return known[same]
+        near = sorted(
+            (abs(known[k].published_at - d.published_at), k)
+            for k in self.index.candidates(p, bands)
+            if k in known and abs(known[k].published_at - d.published_at) <= window
+        )
+        for _, k in near[: self.settings.max_checks]:
+            if compare_parsed(p, self.parsed[k], self.settings.rule).same_story:
+                return known[k]
+        return None
 
-def _match(
-    d: StoryDoc,
-    p: Parsed,
-    index: StoryIndex,
-    parsed: dict[str, Parsed],
-    known: dict[str, StoryDoc],
-    exact: dict[str, str],
-    window: timedelta,
-    settings: StorySettings,
-) -> StoryDoc | None:
-    """The earlier document `d` copies, if any: one with the same words, else the first LSH candidate within the
-    window that the rule accepts, the closest in time first (at most `max_checks` verified, so that a stream of
-    one template, where every text is a candidate of every other, stays linear)."""
-    same = exact.get(" ".join(p.words))
-    if same is not None and abs(known[same].published_at - d.published_at) <= window:
-        return known[same]
-    near = sorted(
-        (abs(known[k].published_at - d.published_at), k)
-        for k in index.candidates(p)
-        if abs(known[k].published_at - d.published_at) <= window
-    )
-    for _, k in near[: settings.max_checks]:
-        if compare_parsed(p, parsed[k], settings.rule).same_story:
-            return known[k]
-    return None
+    def _remember(
+        self, d: StoryDoc, story: str, p: Parsed | None = None, bands: list[tuple[int, bytes]] | None = None
+    ) -> None:
+        self.parsed[d.id] = p or Parsed.of(d.text)
+        self.known[d.id] = StoryDoc(d.id, d.text, d.published_at, story, d.story_first)
+        self.exact.setdefault(" ".join(self.parsed[d.id].words), d.id)
+        self.index.add(d.id, self.parsed[d.id], bands)
 
 
 def _flip(doc_id: str, first_on: list[str], first_off: list[str]) -> None:
@@ -133,16 +161,3 @@ def _flip(doc_id: str, first_on: list[str], first_off: list[str]) -> None:
         first_on.remove(doc_id)
     else:
         first_off.append(doc_id)
-
-
-def _remember(
-    d: StoryDoc,
-    story: str,
-    index: StoryIndex,
-    parsed: dict[str, Parsed],
-    known: dict[str, StoryDoc],
-    p: Parsed | None = None,
-) -> None:
-    parsed[d.id] = p or Parsed.of(d.text)
-    known[d.id] = StoryDoc(d.id, d.text, d.published_at, story, d.story_first)
-    index.add(d.id, parsed[d.id])
