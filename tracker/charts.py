@@ -70,13 +70,21 @@ class ChartMeta:
     scope: str = "all actors"
     smoothing_days: int = 7
     extra: dict[str, Any] = field(default_factory=dict)
+    unit: str = "stories"  # what `documents` counts: stories (copies of one text once) or documents
+
+    @property
+    def counted(self) -> str:
+        """How many were counted: scored stories (copies of one text once) or scored documents."""
+        return f"{self.documents:,} scored {'stories' if self.unit == 'stories' else 'documents'}"
 
     @property
     def period(self) -> str:
         return f"{self.start:%-d %b %Y} – {self.end:%-d %b %Y}"
 
     def footer(self) -> str:
-        parts = [f"Data: {self.sources} sources, {self.documents:,} scored documents"]
+        parts = [f"Data: {self.sources} sources, {self.counted}"]
+        if self.unit == "stories":
+            parts[0] += " (forwards and copies of one text counted once)"
         if self.unscored:
             parts.append(f"{self.unscored:,} not scored (no model for their language)")
         if self.data_note:
@@ -222,7 +230,7 @@ def trend_chart(
         width = pd.Timedelta(days=1) * 0.9
         vol.bar(x, d["documents"], width=width, color=BLUE, alpha=0.55, lw=0, label="scored")
         vol.bar(x, d["unscored"], bottom=d["documents"], width=width, color=GREY, alpha=0.6, lw=0, label="not scored")
-        vol.set_ylabel("Documents\nper day")
+        vol.set_ylabel(("Stories" if meta.unit == "stories" else "Documents") + "\nper day")
         vol.grid(axis="y", color="#DDDDDD", lw=0.8)
         vol.legend(loc="upper left", ncols=2)
         _shade_regimes(vol, regimes, label=False)
@@ -231,7 +239,7 @@ def trend_chart(
         _frame(
             fig,
             f"Hostility in statements and news, {meta.scope}",
-            f"{meta.period}  ·  {meta.documents:,} scored documents from {meta.sources} sources  ·  "
+            f"{meta.period}  ·  {meta.counted} from {meta.sources} sources  ·  "
             "shaded: calm and escalation periods" + (" (mean; opening jump · z)" if strengths else ""),
             meta,
         )

@@ -127,6 +127,15 @@ def write_report(
     )
 
 
+def _counting(unit: str) -> str:
+    if unit != "stories":
+        return "Counts: every document, copies included."
+    return (
+        "Counts: stories, so forwards, reposts and lightly edited copies of one text count once, at their first "
+        "time (trends.count)."
+    )
+
+
 def _toward_whom(settings: Settings, store: Store, versions: Sequence[str], week: date) -> list[TargetRow]:
     """The week's and the prior week's documents by target (from the model's target head), and by target and
     kind: statements and reports counted apart."""
@@ -167,7 +176,8 @@ def _methodology(settings: Settings, result: TrendsResult, unscored: dict[str, i
         f"Scores by {', '.join(result.versions)}: a transformer classifier gives each text five probabilities, "
         "one per level (0 cooperative, 1 neutral, 2 critical, 3 threatening, 4 violent); the level is the most "
         "probable one and the hostility score is the expected level divided by 4. Hostile share = documents at "
-        f"level 3 or 4. Sources covered: {len(result.sources)} ({', '.join(result.sources[:8])}"
+        f"level 3 or 4. {_counting(result.unit)} Sources covered: {len(result.sources)} "
+        f"({', '.join(result.sources[:8])}"
         f"{', ...' if len(result.sources) > 8 else ''}). Documents not scored: {reasons}. Direction: hostile share "
         f"against the prior week and the 4-week norm, threshold {100 * settings.report.direction_threshold:.0f} "
         "points. Regimes: PELT change points on daily mean hostility, each day weighted by its documents, over all "

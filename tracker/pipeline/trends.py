@@ -173,6 +173,7 @@ def _meta(settings: Settings, result: TrendsResult, made_on: date, scope: str) -
         data_note="SYNTHETIC demo data" if result.synthetic else "",
         scope=scope,
         smoothing_days=settings.trends.smoothing_days,
+        unit=result.unit,
     )
 
 
