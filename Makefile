@@ -10,7 +10,7 @@ PIP_C       := $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: install dev demo test lint bench clean
+.PHONY: install dev ray demo test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,11 +21,17 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml $(CONSTRAINTS)
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -q $(PIP_C) -e '.[dev]'
+	$(BIN)/pip install -q $(PIP_C) -e '.[dev,ray]'
+	touch $@
+
+# Ray, for `tracker score --engine ray` (docs/ray.md); `make dev` installs it too, so the Ray tests run in CI.
+$(VENV)/.installed-ray: $(VENV)/.installed
+	$(BIN)/pip install -q $(PIP_C) -e '.[ray]'
 	touch $@
 
 install: $(VENV)/.installed
 dev: $(VENV)/.installed-dev
+ray: $(VENV)/.installed-ray
 
 demo: install
 	@scripts/system-deps

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import bench_export, bench_ingest, bench_run, bench_score, bench_stories, bench_trends
+from benchmarks import bench_export, bench_ingest, bench_ray, bench_run, bench_score, bench_stories, bench_trends
 
 BENCHMARKS = {
     "ingest": bench_ingest.run,
     "score": bench_score.run,
+    "ray": bench_ray.run,
     "trends": bench_trends.run,
     "run": bench_run.run,
     "export": bench_export.run,

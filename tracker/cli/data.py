@@ -13,7 +13,7 @@ from tracker.cli.output import RejectLog, print_ingest_summary, print_score_summ
 from tracker.pipeline.common import open_store
 from tracker.pipeline.ingest import ingest_paths, row_options
 from tracker.pipeline.score import describe_models
-from tracker.pipeline.score import score as score_documents
+from tracker.pipeline.score_ray import score_with_engine
 from tracker.pipeline.stories import story_settings
 from tracker.pipeline.train import (
     V2_ENCODER,
@@ -79,12 +79,36 @@ def ingest(app: App, paths: tuple[Path, ...], source: str | None, kind: str | No
 
 @cli.command()
 @click.option("--rescore", is_flag=True, help="Also score documents scored by an older model version.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default=None,
+    help="local: on this machine; ray: on a Ray cluster (pip install 'tracker[ray]'; docs/ray.md). "
+    "Default: scoring.engine.",
+)
+@click.option(
+    "--address",
+    default=None,
+    help="The Ray cluster: HOST:PORT (the head's GCS port), ray://HOST:10001 or auto. Default: scoring.ray.address. "
+    "Implies --engine ray.",
+)
 @pass_app
-def score(app: App, rescore: bool) -> None:
+def score(app: App, rescore: bool, engine: str | None, address: str | None) -> None:
     """Score every unscored document with the model configured for its language."""
     settings = app.settings
+    if address is not None and engine is None:
+        engine = "ray"
     with open_store(settings) as store:
-        result = score_documents(settings, store, now=utc_now(), rescore=rescore, progress=make_progress, clock=utc_now)
+        result = score_with_engine(
+            settings,
+            store,
+            now=utc_now(),
+            engine=engine,
+            address=address,
+            rescore=rescore,
+            progress=make_progress,
+            clock=utc_now,
+        )
     print_score_summary(result)
 
 

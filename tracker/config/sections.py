@@ -103,6 +103,30 @@ ENGLISH_V1 = ModelSettings(
 DEFAULT_MODELS = {"en": MULTILINGUAL, "ar": MULTILINGUAL}  # measured on both (docs/model-card.md)
 
 
+class RaySettings(Frozen):
+    """Scoring on a Ray cluster (`scoring.engine: ray`, docs/ray.md): where the cluster is, and its scorer actors."""
+
+    # None: $RAY_ADDRESS, else a Ray instance started on this machine for the run; auto: the cluster running on this
+    # machine; HOST:PORT (the head's GCS port, 6379 by default) or ray://HOST:10001 (Ray Client)
+    address: str | None = None
+    actors: int = Field(2, ge=1, le=100_000)  # scorer actors, one model each
+    cpus_per_actor: float = Field(1.0, gt=0, le=1024)
+    gpus_per_actor: float = Field(0.0, ge=0, le=64)
+    threads_per_actor: int | None = Field(None, ge=1, le=1024)  # None: cpus_per_actor, at least 1
+    # An actor scores a chunk (scoring.chunk_size documents) at a time, as local scoring does: the same batches.
+    chunks_per_pass: int = Field(10_000, ge=1, le=1_000_000)  # chunks per Ray Data pass (one actor pool)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None or value in ("auto", "local"):
+            return value
+        host, _, port = value.removeprefix("ray://").rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be auto, local, HOST:PORT (the head node's GCS port) or ray://HOST:PORT")
+        return value
+
+
 class ScoringSettings(Frozen):
     """How texts are scored: which model per language, where, and how fast."""
 
@@ -116,6 +140,8 @@ class ScoringSettings(Frozen):
     detect_language: bool = True
     detect_languages: tuple[str, ...] = ("en", "ar", "fa", "fr", "de", "es", "ru", "tr", "he", "ur")
     models: dict[str, ModelSettings] = Field(default_factory=lambda: dict(DEFAULT_MODELS))
+    engine: Literal["local", "ray"] = "local"  # ray: score on a Ray cluster (pip install 'tracker[ray]')
+    ray: RaySettings = RaySettings()
 
 
 class DetectorSettings(Frozen):
