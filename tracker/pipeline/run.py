@@ -22,7 +22,7 @@ from tracker.pipeline.alerts import update_alerts
 from tracker.pipeline.common import Clock, recorded_run
 from tracker.pipeline.ingest import OnError, ingest_paths, row_options, store_rows
 from tracker.pipeline.report import write_weekly_report_once
-from tracker.pipeline.score import score
+from tracker.pipeline.score_ray import score_with_engine
 from tracker.progress import ProgressFactory, no_progress
 from tracker.sources.rss import fetch_feed, parse_feed
 from tracker.sources.telegram import parse_export, read_export
@@ -173,7 +173,7 @@ def run_once(
             run.counts = result.counts
             for source in settings.sources:
                 result.sources.append(fetch_source(settings, store, source, now, on_error=on_error, clock=clock))
-            summary = score(settings, store, now=now, progress=progress, clock=clock)
+            summary = score_with_engine(settings, store, now=now, progress=progress, clock=clock)  # scoring.engine
             result.scored = summary.scored + summary.reused
             result.model_loaded = bool(summary.texts)
             result.alerts = update_alerts(settings, store, now=now).as_counts()
