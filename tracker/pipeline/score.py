@@ -258,14 +258,8 @@ def score(
 ) -> ScoreSummary:
     """Detect missing languages, then score unscored documents with the model for their language."""
     sc = settings.scoring
-    detector = LanguageDetector(sc.detect_languages) if sc.detect_language else None
     scorers = scorers if scorers is not None else make_scorers(settings)
     summary = ScoreSummary()
-
-    def detect(texts: Sequence[str]) -> list[str | None]:
-        assert detector is not None
-        return detector.detect(texts, prefer=list(scorers))
-
     with recorded_run(store, "score", now, clock) as run:
         group_stories(store, story_settings(settings), progress=progress)  # before trends count stories
         summary = score_store(
@@ -274,8 +268,22 @@ def score(
             now=now,
             rescore=rescore,
             chunk_size=sc.chunk_size,
-            detect=detect if detector else None,
+            detect=language_detection(settings, list(scorers)),
             progress=progress,
         )
         run.counts = summary.as_counts
     return summary
+
+
+def language_detection(settings: Settings, prefer: Sequence[str]) -> Detect | None:
+    """The language detector scoring uses for documents that came without a language (None when
+    scoring.detect_language is off); on a near tie it prefers the languages that have a model."""
+    sc = settings.scoring
+    if not sc.detect_language:
+        return None
+    detector = LanguageDetector(sc.detect_languages)
+
+    def detect(texts: Sequence[str]) -> list[str | None]:
+        return detector.detect(texts, prefer=list(prefer))
+
+    return detect

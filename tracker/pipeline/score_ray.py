@@ -20,7 +20,7 @@ Ray is optional (`pip install 'tracker[ray]'`) and imported only inside these fu
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from typing import Any
@@ -28,10 +28,16 @@ from typing import Any
 from tracker.config import Secrets, Settings
 from tracker.config.sections import RaySettings
 from tracker.errors import ConfigError, ScoringError
-from tracker.language import LanguageDetector
 from tracker.pipeline.common import Clock, recorded_run
 from tracker.pipeline.ray_passes import Job
-from tracker.pipeline.score import Detect, ScoreSummary, detect_languages, make_scorers, score
+from tracker.pipeline.score import (
+    Detect,
+    ScoreSummary,
+    detect_languages,
+    language_detection,
+    make_scorers,
+    score,
+)
 from tracker.pipeline.stories import group_stories, story_settings
 from tracker.progress import ProgressFactory, no_progress
 from tracker.scoring.transformer import TransformerScorer
@@ -112,12 +118,6 @@ def score_on_ray(
     rs = ray_settings(settings, address)
     sc = settings.scoring
     scorers = scorers if scorers is not None else make_scorers(settings)
-    detector = LanguageDetector(sc.detect_languages) if sc.detect_language else None
-
-    def detect(texts: Sequence[str]) -> list[str | None]:
-        assert detector is not None
-        return detector.detect(texts, prefer=list(scorers))
-
     # The workers get the settings without the secrets (they never open the store).
     workers = settings.model_copy(update={"secrets": Secrets()})
     with recorded_run(store, "score", now, clock) as run:
@@ -130,7 +130,7 @@ def score_on_ray(
             now=now,
             rescore=rescore,
             chunk_size=sc.chunk_size,
-            detect=detect if detector else None,
+            detect=language_detection(settings, list(scorers)),
             progress=progress,
         )
         run.counts = summary.as_counts
