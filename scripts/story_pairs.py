@@ -13,18 +13,10 @@ import csv
 from collections import defaultdict
 from pathlib import Path
 
-from tracker.pipeline.stories import StorySettings
-from tracker.stories import Parsed, compare_parsed, pair_metrics
-from tracker.story_index import StoryIndex
+from tracker.pipeline.stories import StorySettings, joins_story
+from tracker.stories import pair_metrics
 
 PAIRS = Path(__file__).resolve().parents[1] / "tracker" / "data" / "stories" / "pairs.csv"
-
-
-def grouped(a: str, b: str, settings: StorySettings) -> bool:
-    index = StoryIndex(settings.lsh_threshold)
-    pa, pb = Parsed.of(a), Parsed.of(b)
-    index.add("a", pa)
-    return "a" in index.candidates(pb) and compare_parsed(pa, pb, settings.rule).same_story
 
 
 def main() -> None:
@@ -36,7 +28,7 @@ def main() -> None:
         rows = [r for r in csv.DictReader(f) if args.split in ("all", r["split"])]
     groups: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
     for r in rows:
-        outcome = (grouped(r["text_a"], r["text_b"], settings), r["same_story"] == "1")
+        outcome = (joins_story(r["text_a"], r["text_b"], settings), r["same_story"] == "1")
         for key in ("all", f"language={r['language']}", f"relation={r['relation']}"):
             groups[key].append(outcome)
     print(f"split={args.split} rule={settings.rule} lsh_threshold={settings.lsh_threshold}")

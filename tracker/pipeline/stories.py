@@ -36,6 +36,15 @@ def story_settings(settings: Settings) -> StorySettings:
     return StorySettings(st.window_days, StoryRule(st.containment, st.overlap, st.min_facts), st.lsh_threshold)
 
 
+def joins_story(earlier: str, later: str, settings: StorySettings = StorySettings()) -> bool:
+    """Whether `later` joins `earlier`'s story the way grouping decides: an LSH candidate, then the rule (what
+    the story pair set measures)."""
+    index = StoryIndex(settings.lsh_threshold)
+    a, b = Parsed.of(earlier), Parsed.of(later)
+    index.add("earlier", a)
+    return "earlier" in index.candidates(b) and compare_parsed(a, b, settings.rule).same_story
+
+
 @dataclass
 class StorySummary:
     grouped: int = 0  # documents put into a story
@@ -71,6 +80,7 @@ class _Grouper:
         self.window = timedelta(days=settings.window_days)
         self.index = StoryIndex(settings.lsh_threshold)
         self.parsed: dict[str, Parsed] = {}
+        self.bands: dict[str, list[tuple[int, bytes]]] = {}  # each text's LSH keys, kept to rebuild the index
         self.known: dict[str, StoryDoc] = {}
         self.exact: dict[str, str] = {}  # the same words: a copy, nothing to verify
         self.first_of: dict[str, StoryDoc] = {}  # story -> its first seen copy
@@ -94,11 +104,11 @@ class _Grouper:
         if len(old) < 2_000:
             return
         for k in old:
-            del self.known[k], self.parsed[k]
+            del self.known[k], self.parsed[k], self.bands[k]
         self.exact = {w: k for w, k in self.exact.items() if k in self.known}
         self.index = StoryIndex(self.settings.lsh_threshold)
         for k in sorted(self.known, key=lambda k: (self.known[k].published_at, k)):
-            self.index.add(k, self.parsed[k])
+            self.index.add(k, self.parsed[k], self.bands[k])
 
     def slice(self, batch: list[StoryDoc], summary: StorySummary) -> None:
         self._forget(batch[0].published_at - self.window)
@@ -150,9 +160,10 @@ class _Grouper:
         self, d: StoryDoc, story: str, p: Parsed | None = None, bands: list[tuple[int, bytes]] | None = None
     ) -> None:
         self.parsed[d.id] = p or Parsed.of(d.text)
+        self.bands[d.id] = bands or self.index.bands_of(self.parsed[d.id])
         self.known[d.id] = StoryDoc(d.id, d.text, d.published_at, story, d.story_first)
         self.exact.setdefault(" ".join(self.parsed[d.id].words), d.id)
-        self.index.add(d.id, self.parsed[d.id], bands)
+        self.index.add(d.id, self.parsed[d.id], self.bands[d.id])
 
 
 def _flip(doc_id: str, first_on: list[str], first_off: list[str]) -> None:
