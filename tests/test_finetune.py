@@ -73,6 +73,32 @@ def test_fine_tuning_refuses_mismatched_labels(tmp_path: Path, tiny_encoder: Pat
         finetune(tiny_encoder, ["a"], [], tmp_path / "x", FinetuneSettings(), base_name="b", meta={})
 
 
+def test_the_target_loss_trains_alongside_and_changes_the_adapter(tmp_path: Path, tiny_encoder: Path) -> None:
+    texts = VIOLENT + CALM
+    labels = [4] * len(VIOLENT) + [0] * len(CALM)
+    # who is named decides the target, not the level: half of each group is about the US, half about the
+    # government; one text carries no targets and stays out of that loss
+    targets = [("US",) if i % 2 else ("IQG",) for i in range(len(texts))]
+    targets[-1] = ()
+    texts = [t + (" in washington" if i % 2 else " in baghdad") for i, t in enumerate(texts)]
+    options = FinetuneSettings(epochs=25, batch_size=4, lr=5e-3, head_lr=5e-2, threads=1, bf16=False, prefix="")
+    plain = finetune(tiny_encoder, texts, labels, tmp_path / "plain", options, base_name="b", meta={})
+    joint_options = FinetuneSettings(**{**options.__dict__, "target_weight": 1.0})
+    joint = finetune(tiny_encoder, texts, labels, tmp_path / "joint", joint_options, base_name="b", meta={},
+                     targets=targets)  # fmt: skip
+    assert plain.target_losses == [] and len(joint.target_losses) == joint.steps
+    first, last = sum(joint.target_losses[:3]) / 3, sum(joint.target_losses[-3:]) / 3
+    assert last < 0.5 * first, (first, last)
+    adapter = "adapter/adapter_model.safetensors"
+    assert (tmp_path / "plain" / adapter).read_bytes() != (tmp_path / "joint" / adapter).read_bytes()
+    card = json.loads((tmp_path / "joint" / "head.json").read_text(encoding="utf-8"))
+    assert card["finetune"]["target_weight"] == 1.0
+    from tracker.errors import ScoringError
+
+    with pytest.raises(ScoringError, match="one target list per text"):
+        finetune(tiny_encoder, texts, labels, tmp_path / "x", joint_options, base_name="b", meta={}, targets=[()])
+
+
 def test_tracker_train_fine_tunes_then_measures_both_dev_sets(tmp_path: Path, tiny_encoder: Path) -> None:
     import csv
     import os

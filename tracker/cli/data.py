@@ -141,6 +141,12 @@ def score(app: App, rescore: bool, engine: str | None, address: str | None) -> N
 )
 @click.option("--seed", default=13, show_default=True, help="Random seed.")
 @click.option("--epochs", default=4, show_default=True, help="Epochs of fine-tuning (lora).")
+@click.option(
+    "--target-weight",
+    default=None,
+    type=click.FloatRange(min=0),
+    help="Weight of the auxiliary target loss in fine-tuning (lora; 0: level loss only). Default: the recipe's.",
+)
 @click.option("--holdout", default=0.2, show_default=True, help="Fraction held out for the reported metrics (head).")
 @click.option(
     "--targets-only",
@@ -157,6 +163,7 @@ def train(
     encoder: str | None,
     seed: int,
     epochs: int,
+    target_weight: float | None,
     holdout: float,
     targets_only: bool,
 ) -> None:
@@ -187,6 +194,7 @@ def train(
             now=utc_now(),
             seed=seed,
             epochs=epochs,
+            target_weight=target_weight,
             progress=make_progress,
         )
         click.echo(
@@ -254,7 +262,7 @@ def eval_(app: App, file: Path, model: str | None, as_json: bool, predictions: P
     for level, row in enumerate(m.confusion):
         click.echo(f"  {level}: " + " ".join(f"{n:>4}" for n in row))
     if result.targets is not None:
-        click.echo(f"targets (probability >= 0.5):\n{'code':<8}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
+        click.echo(f"targets (probability >= 0.5; NONE only alone):\n{'code':<8}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
         for code, t in result.targets.items():
             click.echo(f"{code:<8}{t['precision']:>10.3f}{t['recall']:>10.3f}{t['f1']:>10.3f}{t['support']:>9}")
 

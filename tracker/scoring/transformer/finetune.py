@@ -3,8 +3,12 @@ a linear head on the mean-pooled, L2-normalised embedding, trained together. See
 torch version and thread count give the same adapter and head.
 
 Loss: cross-entropy plus an ordinal term, the squared distance between the expected level and the gold level
-(a 0 read as a 3 costs more than a 0 read as a 1). Batches are drawn by similar length, so little padding is
-computed. What is saved is small: the adapter (about 2.5 MB) and the head; the base weights stay in their package.
+(a 0 read as a 3 costs more than a 0 read as a 1). With `target_weight` > 0 and texts that carry targets, a target
+head of the kind `targets.py` ships (per-code attention pooling over the middle, 3/4 and last hidden states) is
+trained alongside, and its binary cross-entropy (times `target_weight`) joins the loss: the adapter then also
+learns who a text is aimed at, not only how hostile it is. That auxiliary head is not saved; `tracker train` fits
+the shipped target head afterwards on the adapted encoder, with thresholds by cross-validation. Batches are drawn by
+similar length, so little padding is computed. What is saved is small: the adapter (about 2.5 MB) and the head; the base weights stay in their package.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from tracker.errors import ScoringError
-from tracker.scoring.base import N_LEVELS
+from tracker.scoring.base import N_LEVELS, TARGET_CODES
 from tracker.scoring.transformer.files import ADAPTER_DIR
 from tracker.scoring.transformer.head import save_head
 from tracker.scoring.transformer.precision import choose_cpu_precision
 from tracker.scoring.transformer.scorer import mean_pool
+from tracker.scoring.transformer.targets import default_layers, target_logits, window_states
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +49,7 @@ class FinetuneSettings:
     layers: tuple[int, ...] | None = None  # adapted blocks (None: all); fewer, higher ones train faster
     bf16: bool | None = None  # autocast to bf16; None: the precision probe decides (faster only on some CPUs)
     ordinal_weight: float = 0.5
+    target_weight: float = 1.0  # weight of the auxiliary target loss where texts carry targets (0: level loss only)
     prefix: str = "query: "  # E5's prefix for classification-like tasks
     seed: int = 13
     threads: int = 2
@@ -56,6 +62,7 @@ class FinetuneResult:
     seconds: float
     last_loss: float
     losses: list[float] = field(default_factory=list)
+    target_losses: list[float] = field(default_factory=list)  # the auxiliary target term of each step, if any
 
 
 def _target_pattern(settings: FinetuneSettings) -> str:
@@ -88,8 +95,10 @@ def finetune(
     meta: dict[str, Any],
     progress: Callable[[int, int, float], None] | None = None,
     precision_cache: Path | None = None,
+    targets: Sequence[Sequence[str]] | None = None,
 ) -> FinetuneResult:
-    """Train an adapter and a head on (text, level) pairs; write them to `out` (adapter/ and head.*)."""
+    """Train an adapter and a head on (text, level) pairs; write them to `out` (adapter/ and head.*). `targets`
+    (each text's codes, () for none) feed the auxiliary target loss when settings.target_weight > 0."""
     import numpy as np
     import torch
     from peft import LoraConfig, get_peft_model
@@ -97,6 +106,8 @@ def finetune(
 
     if len(texts) != len(labels) or not texts:
         raise ScoringError("fine-tuning needs as many labels as texts, and at least one")
+    if targets is not None and len(targets) != len(texts):
+        raise ScoringError("fine-tuning needs one target list per text (empty where a text has none)")
     random.seed(settings.seed)
     np.random.seed(settings.seed)
     torch.manual_seed(settings.seed)
@@ -128,10 +139,12 @@ def finetune(
     torch.nn.init.zeros_(head.weight)
     torch.nn.init.zeros_(head.bias)
     adapter_params = [p for p in model.parameters() if p.requires_grad]
+    aux = _AuxTargets.build(torch, targets, hidden, depth) if settings.target_weight > 0 and targets else None
+    head_params = [*head.parameters(), *(aux.tensors.values() if aux else ())]
     optimizer = torch.optim.AdamW(
         [
             {"params": adapter_params, "lr": settings.lr},
-            {"params": head.parameters(), "lr": settings.head_lr},
+            {"params": head_params, "lr": settings.head_lr},
         ],
         weight_decay=settings.weight_decay,
     )
@@ -149,7 +162,7 @@ def finetune(
     lengths = [len(ids) for ids in encoded]
     model.train()
     head.train()
-    step, losses, began = 0, [], time.perf_counter()
+    step, losses, target_losses, began = 0, [], [], time.perf_counter()
     for _epoch in range(settings.epochs):
         for batch in _batches(lengths, settings.batch_size, rng):
             if step >= total:
@@ -162,7 +175,8 @@ def finetune(
                 mask[row, : lengths[i]] = 1
             y = y_all[batch]
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                states = model(input_ids=ids, attention_mask=mask).last_hidden_state
+                outputs = model(input_ids=ids, attention_mask=mask, output_hidden_states=aux is not None)
+            states = outputs.last_hidden_state
             logits = head(mean_pool(torch, states.float(), mask))
             probs = torch.softmax(logits, dim=-1)
             expected = (probs * levels).sum(-1)
@@ -170,9 +184,13 @@ def finetune(
                 torch.nn.functional.cross_entropy(logits, y)
                 + settings.ordinal_weight * (((expected - y.float()) / (N_LEVELS - 1)) ** 2).mean()
             )
+            if aux is not None:
+                target_loss = aux.loss(torch, outputs.hidden_states, mask, batch)
+                target_losses.append(float(target_loss.detach()))
+                loss = loss + settings.target_weight * target_loss
             optimizer.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_([*adapter_params, *head.parameters()], 1.0)
+            torch.nn.utils.clip_grad_norm_([*adapter_params, *head_params], 1.0)
             optimizer.step()
             scheduler.step()
             step += 1
@@ -194,4 +212,41 @@ def finetune(
         head.bias.detach(),
         {**meta, "adapter": ADAPTER_DIR, "text_prefix": settings.prefix, "finetune": asdict(settings)},
     )
-    return FinetuneResult(step, seconds, losses[-1] if losses else float("nan"), losses)
+    return FinetuneResult(step, seconds, losses[-1] if losses else float("nan"), losses, target_losses)
+
+
+@dataclass
+class _AuxTargets:
+    """The auxiliary target head of fine-tuning: the same form as the shipped one (targets.py), its own tensors,
+    binary cross-entropy with positives weighted sqrt(negatives/positives) per code; texts without targets are
+    left out of this loss."""
+
+    tensors: dict[str, Any]
+    labels: Any  # (texts, codes) 0/1
+    known: Any  # (texts,) bool: the text carries targets
+    layers: tuple[int, ...]
+    pos_weight: Any
+
+    @classmethod
+    def build(cls, torch: Any, targets: Sequence[Sequence[str]], hidden: int, depth: int) -> _AuxTargets:
+        layers = default_layers(depth)
+        labels = torch.tensor([[1.0 if c in row else 0.0 for c in TARGET_CODES] for row in targets])
+        known = torch.tensor([bool(row) for row in targets])
+        share = labels[known].mean(0).clamp(min=1e-3, max=1 - 1e-3) if bool(known.any()) else labels.mean(0)
+        width, n = hidden * len(layers), len(TARGET_CODES)
+        tensors = {
+            "query": torch.zeros(n, width, requires_grad=True),
+            "query_bias": torch.zeros(n, requires_grad=True),
+            "weight": torch.zeros(n, width, requires_grad=True),
+            "bias": torch.zeros(n, requires_grad=True),
+        }
+        return cls(tensors, labels, known, layers, ((1 - share) / share).sqrt())
+
+    def loss(self, torch: Any, hidden_states: Sequence[Any], mask: Any, batch: Sequence[int]) -> Any:
+        rows = [r for r, i in enumerate(batch) if bool(self.known[i])]
+        if not rows:
+            return torch.zeros(())
+        states = window_states(torch, hidden_states, self.layers)[rows]
+        logits = target_logits(torch, self.tensors, states, mask[rows])
+        gold = self.labels[[batch[r] for r in rows]]
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, gold, pos_weight=self.pos_weight)
