@@ -8,6 +8,7 @@ import pytest
 
 from tracker.errors import StorageError
 from tracker.models import Document, Score, document_id, text_hash
+from tracker.scoring.evaluation import predicted_targets
 from tracker.storage import MIGRATIONS, Store
 
 T0 = datetime(2023, 10, 17, 8, 30, tzinfo=UTC)
@@ -151,7 +152,7 @@ def brute_force(docs: list[Document], scored: list[Score], by: str | None) -> di
     for d in docs:
         s = by_doc.get(d.id)
         if by == "target":
-            keys = [c for c, p in s.targets if p >= 0.5] if s else []
+            keys = list(predicted_targets(s.targets)) if s else []  # >= 0.5; NONE alone (test_targets)
         else:
             keys = ["all"] if by is None else [getattr(d, by) or "(not named)"]
         for key in keys:

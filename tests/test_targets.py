@@ -77,7 +77,7 @@ def test_the_card_records_codes_training_counts_and_metrics(trained: Path) -> No
     assert section["codes"] == list(TARGET_CODES) and section["layers"] == [1, 2]
     assert section["train_size"] == len(ROWS) and section["skipped_without_targets"] == 1
     assert section["code_counts"]["US"] == sum("US" in t for _, t in ROWS)
-    assert set(section["cv_metrics"]) == {"folds", "at_0.5", "at_thresholds"}
+    assert set(section["cv_metrics"]) == {"folds", "at_0.5", "at_thresholds", "at_thresholds_none_alone"}
     assert set(section["dev_metrics"]) == {"ar", "en"}  # the shipped dev sets, measured with this model
     assert set(section["thresholds"]) == set(TARGET_CODES) and (trained / TARGETS_WEIGHTS).is_file()
 
@@ -150,6 +150,15 @@ def test_target_metrics_by_hand() -> None:
     assert m["macro"]["f1"] == pytest.approx((2 / 3 + 0.5 + 0.0) / 3)
 
 
+def test_none_stands_alone_whichever_side_is_more_probable() -> None:
+    assert predicted_targets((("US", 0.9), ("IQG", 0.6), ("NONE", 0.2))) == ("US", "IQG")
+    assert predicted_targets((("US", 0.1), ("NONE", 0.7))) == ("NONE",)
+    # NONE beside other codes: the more probable side wins, never both
+    assert predicted_targets((("US", 0.6), ("IQG", 0.55), ("NONE", 0.8))) == ("NONE",)
+    assert predicted_targets((("US", 0.9), ("IQG", 0.55), ("NONE", 0.8))) == ("US", "IQG")
+    assert predicted_targets((("US", 0.4), ("NONE", 0.45))) == ()
+
+
 def test_eval_json_reports_each_codes_precision_recall_and_f1(trained: Path, tiny_encoder: Path) -> None:
     rows = [*ROWS[:12], ("the america market", "NONE"), ("the government troops", "US"), ("the city", "")]
     data = write_csv(trained.parent / "eval.csv", rows)
@@ -158,7 +167,7 @@ def test_eval_json_reports_each_codes_precision_recall_and_f1(trained: Path, tin
     got = json.loads(result.stdout)["targets"]
     scores = scorer_for(tiny_encoder, trained).score_batch([t for t, c in rows if c])
     gold = [set(c.split(";")) for _, c in rows if c]  # the row without targets is left out
-    predicted = [{code for code, p in s.targets if p >= 0.5} for s in scores]
+    predicted = [set(predicted_targets(s.targets)) for s in scores]
     for code in set().union(*gold, *predicted):
         tp = sum(code in g and code in p for g, p in zip(gold, predicted, strict=True))
         n_pred, n_gold = sum(code in p for p in predicted), sum(code in g for g in gold)

@@ -53,9 +53,19 @@ def evaluate(labels: Sequence[int], scores: Sequence[TextScore]) -> Metrics:
 TARGET_CUT = 0.5  # a text counts toward a code when its probability is at least this (fixed downstream)
 
 
+NONE = "NONE"
+
+
 def predicted_targets(targets: Sequence[tuple[str, float]], cut: float = TARGET_CUT) -> tuple[str, ...]:
-    """The codes a text counts toward: those with a probability >= `cut`."""
-    return tuple(code for code, p in targets if p >= cut)
+    """The codes a text counts toward: those with a probability >= `cut`. NONE stands alone (LABELING.md): when it
+    passes the cut beside other codes, the more probable side wins (NONE alone, or the others without it)."""
+    codes = tuple(code for code, p in targets if p >= cut)
+    if NONE not in codes or len(codes) == 1:
+        return codes
+    probability = dict(targets)
+    if probability[NONE] >= max(probability[c] for c in codes if c != NONE):
+        return (NONE,)
+    return tuple(c for c in codes if c != NONE)
 
 
 def evaluate_targets(

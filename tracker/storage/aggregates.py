@@ -1,6 +1,7 @@
 """Daily aggregates per scope, kept up to date in the same transaction as the documents and scores they count, so
 that trends cost days x keys rather than documents. Scopes: all, actor, source, language, kind (from documents)
-and target (from each score's target head: a document counts toward every code with probability >= 0.5)."""
+and target (from each score's target head: a document counts toward every code with probability >= 0.5, NONE
+only alone, as `predicted_targets` decides)."""
 
 from __future__ import annotations
 

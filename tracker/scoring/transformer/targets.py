@@ -27,7 +27,7 @@ from typing import Any
 
 from tracker.errors import ScoringError
 from tracker.scoring.base import Targets
-from tracker.scoring.evaluation import evaluate_targets
+from tracker.scoring.evaluation import evaluate_targets, predicted_targets
 from tracker.scoring.transformer.files import HEAD_META
 
 TARGETS_WEIGHTS = "targets.safetensors"
@@ -199,6 +199,7 @@ def fit_target_head(
             "folds": settings.folds,
             "at_0.5": evaluate_targets(gold, _decide(codes, oof, [0.5] * len(codes))),
             "at_thresholds": evaluate_targets(gold, _decide(codes, oof, thresholds)),
+            "at_thresholds_none_alone": evaluate_targets(gold, _decide(codes, oof, thresholds, none_alone=True)),
         }
     if progress is not None:
         progress("final fit on every training text")
@@ -288,5 +289,25 @@ def _best_threshold(gold: Any, probs: Any) -> float:
     return best
 
 
-def _decide(codes: Sequence[str], probs: Any, thresholds: Sequence[float]) -> list[list[str]]:
-    return [[c for j, c in enumerate(codes) if row[j] >= thresholds[j]] for row in probs]
+def _decide(
+    codes: Sequence[str], probs: Any, thresholds: Sequence[float], none_alone: bool = False
+) -> list[list[str]]:
+    """Each row's codes at the given cuts; with `none_alone`, as `predicted_targets` decides on the shipped head
+    (the cuts folded in: each probability moved so that its cut lands on 0.5)."""
+    if not none_alone:
+        return [[c for j, c in enumerate(codes) if row[j] >= thresholds[j]] for row in probs]
+    shift = [math.log(t / (1 - t)) for t in thresholds]
+    out = []
+    for row in probs:
+        folded = [_sigmoid(_logit(float(p)) - shift[j]) for j, p in enumerate(row)]
+        out.append(list(predicted_targets(tuple(zip(codes, folded, strict=True)))))
+    return out
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-7), 1 - 1e-7)
+    return math.log(p / (1 - p))
+
+
+def _sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
