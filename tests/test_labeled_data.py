@@ -10,6 +10,8 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
+from tracker.pipeline.train import TRAINING_SETS
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tracker" / "data"
 CHECK = REPO / "scripts" / "data" / "check_labeled.py"
@@ -25,14 +27,18 @@ def rows(*patterns: str) -> list[dict[str, str]]:
     return out
 
 
+TRAINING = tuple(f"{name}/*.csv" for name in TRAINING_SETS)
+
+
 def norm(text: str) -> str:
     return re.sub(r"\W+", " ", unicodedata.normalize("NFKC", text).lower()).strip()
 
 
 def test_every_file_passes_the_checker() -> None:
     for args in (
-        ["seed_ar", "seed_world/ar-w.csv", "seed_targets/ar-t.csv", "--lang", "ar"],
-        ["seed_world/en-w.csv", "seed_targets/en-t.csv", "--lang", "en"],
+        ["seed_ar", "seed_world/ar-w.csv", "seed_targets/ar-t.csv", "seed_roles/ar-r1.csv", "seed_roles/ar-r2.csv",
+         "--lang", "ar"],  # fmt: skip
+        ["seed_world/en-w.csv", "seed_targets/en-t.csv", "seed_roles/en-r1.csv", "seed_roles/en-r2.csv", "--lang", "en"],
         ["dev/ar.csv", "--lang", "ar"],
         ["dev/en.csv", "seed_en_extra", "seed", "--lang", "en"],
     ):
@@ -66,14 +72,13 @@ def test_parallel_pairs_carry_the_same_level_and_targets_in_both_languages() -> 
 
 
 def test_every_labeled_text_has_valid_targets() -> None:
-    sets = ("seed/*.csv", "seed_en_extra/*.csv", "seed_ar/*.csv", "seed_world/*.csv", "seed_targets/*.csv", "dev/*.csv")
-    for r in rows(*sets):
+    for r in rows(*TRAINING, "dev/*.csv"):
         codes = r["targets"].split(";")
         assert codes and set(codes) <= CODES and ("NONE" not in codes or codes == ["NONE"]), r["text"][:60]
 
 
 def test_no_dev_text_is_in_a_training_set_and_dev_writers_wrote_no_training_data() -> None:
-    train = rows("seed/*.csv", "seed_en_extra/*.csv", "seed_ar/*.csv", "seed_world/*.csv", "seed_targets/*.csv")
+    train = rows(*TRAINING)
     dev = rows("dev/*.csv")
     assert not {norm(r["text"]) for r in dev} & {norm(r["text"]) for r in train}
     assert not {r["writer"] for r in dev} & {r.get("writer", "en-v1") for r in train}

@@ -19,6 +19,8 @@ SETS = {
     "World wire, Arabic (`seed_world/ar-w.csv`)": "tracker/data/seed_world/ar-w.csv",
     "Government targets, English (`seed_targets/en-t.csv`)": "tracker/data/seed_targets/en-t.csv",
     "Government targets, Arabic (`seed_targets/ar-t.csv`)": "tracker/data/seed_targets/ar-t.csv",
+    "Speaker vs target, English (`seed_roles/en-r*.csv`)": "tracker/data/seed_roles/en-r*.csv",
+    "Speaker vs target, Arabic (`seed_roles/ar-r*.csv`)": "tracker/data/seed_roles/ar-r*.csv",
     "Arabic dev (`dev/ar.csv`)": "tracker/data/dev/ar.csv",
     "English dev (`dev/en.csv`)": "tracker/data/dev/en.csv",
 }
