@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_tracker
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -94,3 +96,24 @@ def test_the_demo_follow_up_command_runs_from_any_folder(tmp_path: Path, monkeyp
     config = tmp_path / "c.yaml"
     config.write_text("home: data\n", encoding="utf-8")
     assert _follow_up(load_settings(config, env={})) == f"tracker --config {config.resolve()} trends"
+
+
+def test_the_demo_scores_again_a_database_kept_from_an_older_model(tmp_path: Path, demo_home: Path) -> None:
+    """A demo home scored by an earlier model version (as after an upgrade): `tracker demo` rescores it with the
+    configured model instead of failing with 'no document is scored by the configured model'."""
+    import shutil
+    import sqlite3
+
+    home = tmp_path / "home"
+    shutil.copytree(demo_home, home)
+    old = "e5-hostility-v2@000000000000"
+    with sqlite3.connect(home / "tracker.db") as db:
+        (current,) = db.execute("SELECT DISTINCT model_version FROM scores").fetchone()
+        for table, column in (("scores", "model_version"), ("daily_scores", "model_version"), ("models", "version")):
+            db.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?", (old, current))
+    result = run_tracker("demo", home=home)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with sqlite3.connect(home / "tracker.db") as db:
+        counts = dict(db.execute("SELECT model_version, COUNT(*) FROM scores GROUP BY model_version").fetchall())
+        documents = db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+    assert counts == {old: documents, current: documents}  # the old scores are kept beside the new ones

@@ -45,7 +45,10 @@ def compute_trends(
             "no documents in that period" if (since or until) else "the store holds no documents; run tracker ingest"
         )
     if int(agg["documents"].sum()) == 0:
-        raise TrackerError("no document in that period is scored by the configured model; run tracker score")
+        raise TrackerError(
+            "no document in that period is scored by the configured model; run tracker score "
+            "(tracker score --rescore when the stored scores come from an older model version)"
+        )
     start = since or agg["day"].min().date()
     end = until or agg["day"].max().date()
     total = trends.overall(agg)
