@@ -262,7 +262,8 @@ def eval_(app: App, file: Path, model: str | None, as_json: bool, predictions: P
     for level, row in enumerate(m.confusion):
         click.echo(f"  {level}: " + " ".join(f"{n:>4}" for n in row))
     if result.targets is not None:
-        click.echo(f"targets (probability >= 0.5; NONE only alone):\n{'code':<8}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
+        header = f"{'code':<8}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"
+        click.echo(f"targets (probability >= 0.5; NONE only alone):\n{header}")
         for code, t in result.targets.items():
             click.echo(f"{code:<8}{t['precision']:>10.3f}{t['recall']:>10.3f}{t['f1']:>10.3f}{t['support']:>9}")
 

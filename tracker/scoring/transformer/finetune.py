@@ -8,7 +8,8 @@ head of the kind `targets.py` ships (per-code attention pooling over the middle,
 trained alongside, and its binary cross-entropy (times `target_weight`) joins the loss: the adapter then also
 learns who a text is aimed at, not only how hostile it is. That auxiliary head is not saved; `tracker train` fits
 the shipped target head afterwards on the adapted encoder, with thresholds by cross-validation. Batches are drawn by
-similar length, so little padding is computed. What is saved is small: the adapter (about 2.5 MB) and the head; the base weights stay in their package.
+similar length, so little padding is computed. What is saved is small: the adapter (about 2.5 MB) and the head;
+the base weights stay in their package.
 """
 
 from __future__ import annotations

@@ -289,9 +289,7 @@ def _best_threshold(gold: Any, probs: Any) -> float:
     return best
 
 
-def _decide(
-    codes: Sequence[str], probs: Any, thresholds: Sequence[float], none_alone: bool = False
-) -> list[list[str]]:
+def _decide(codes: Sequence[str], probs: Any, thresholds: Sequence[float], none_alone: bool = False) -> list[list[str]]:
     """Each row's codes at the given cuts; with `none_alone`, as `predicted_targets` decides on the shipped head
     (the cuts folded in: each probability moved so that its cut lands on 0.5)."""
     if not none_alone:
