@@ -87,6 +87,9 @@ def test_the_target_loss_trains_alongside_and_changes_the_adapter(tmp_path: Path
     joint = finetune(tiny_encoder, texts, labels, tmp_path / "joint", joint_options, base_name="b", meta={},
                      targets=targets)  # fmt: skip
     assert plain.target_losses == [] and len(joint.target_losses) == joint.steps
+    untargeted = finetune(tiny_encoder, texts, labels, tmp_path / "none", joint_options, base_name="b", meta={},
+                          targets=[()] * len(texts))  # fmt: skip
+    assert untargeted.target_losses == []  # no text carries targets: no target loss at all
     first, last = sum(joint.target_losses[:3]) / 3, sum(joint.target_losses[-3:]) / 3
     assert last < 0.5 * first, (first, last)
     adapter = "adapter/adapter_model.safetensors"

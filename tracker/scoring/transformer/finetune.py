@@ -140,7 +140,8 @@ def finetune(
     torch.nn.init.zeros_(head.weight)
     torch.nn.init.zeros_(head.bias)
     adapter_params = [p for p in model.parameters() if p.requires_grad]
-    aux = _AuxTargets.build(torch, targets, hidden, depth) if settings.target_weight > 0 and targets else None
+    with_targets = settings.target_weight > 0 and targets is not None and any(targets)
+    aux = _AuxTargets.build(torch, targets, hidden, depth) if with_targets and targets is not None else None
     head_params = [*head.parameters(), *(aux.tensors.values() if aux else ())]
     optimizer = torch.optim.AdamW(
         [
