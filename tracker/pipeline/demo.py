@@ -14,7 +14,6 @@ from tracker.pipeline.common import Clock
 from tracker.pipeline.ingest import OnError
 from tracker.pipeline.report import ReportFiles, write_report
 from tracker.pipeline.run import CycleResult, run_once
-from tracker.pipeline.score_ray import score_with_engine
 from tracker.pipeline.trends import compute_trends, make_charts, make_target_charts
 from tracker.progress import ProgressFactory, no_progress
 from tracker.regime_alerts import RULE as REGIME_RULE
@@ -63,10 +62,9 @@ def run_demo(
                 )
             }
         )
-    cycle = run_once(settings, store, now=now, progress=progress, on_error=on_error, clock=clock)
-    # a demo database kept from an earlier model version: score its documents again with the configured one
-    # (nothing to do, and no model loaded, when every document already has a current score)
-    score_with_engine(settings, store, now=now, rescore=True, progress=progress, clock=clock)
+    # rescore: a demo database kept from an earlier model version is scored again with the configured one
+    # (nothing more to do, and no model loaded, when every document already has a current score)
+    cycle = run_once(settings, store, now=now, progress=progress, on_error=on_error, clock=clock, rescore=True)
     settings.outputs_dir.mkdir(parents=True, exist_ok=True)
     result = compute_trends(settings, store, by="actor")
     alerts = backtest(settings, store, since=result.start, until=result.end, versions=result.versions)

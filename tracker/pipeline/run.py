@@ -157,10 +157,11 @@ def run_once(
     progress: ProgressFactory = no_progress,
     on_error: OnError | None = None,
     clock: Clock | None = None,
+    rescore: bool = False,
 ) -> CycleResult:
     """One cycle; raises TrackerError when another live cycle holds the run lock (one whose process is gone is
     taken over and its run marked aborted). Rejected rows go to `on_error`. With a `clock` the lock is kept
-    alive by a heartbeat."""
+    alive by a heartbeat. With `rescore`, documents scored only by an older model version are scored again."""
     holder = holder_name()
     take_over_if_dead(store, RUN_LOCK, now)
     held = store.acquire_lock(RUN_LOCK, holder, now, HEARTBEAT_TTL if clock else LOCK_TTL)
@@ -173,7 +174,8 @@ def run_once(
             run.counts = result.counts
             for source in settings.sources:
                 result.sources.append(fetch_source(settings, store, source, now, on_error=on_error, clock=clock))
-            summary = score_with_engine(settings, store, now=now, progress=progress, clock=clock)  # scoring.engine
+            # local or on Ray, as scoring.engine says
+            summary = score_with_engine(settings, store, now=now, rescore=rescore, progress=progress, clock=clock)
             result.scored = summary.scored + summary.reused
             result.model_loaded = bool(summary.texts)
             result.alerts = update_alerts(settings, store, now=now).as_counts()
