@@ -257,20 +257,36 @@ def score(
     clock: Clock | None = None,
 ) -> ScoreSummary:
     """Detect missing languages, then score unscored documents with the model for their language."""
-    sc = settings.scoring
+    chunk_size = settings.scoring.chunk_size
     scorers = scorers if scorers is not None else make_scorers(settings)
-    summary = ScoreSummary()
+    return scoring_run(
+        settings,
+        store,
+        scorers,
+        now=now,
+        progress=progress,
+        clock=clock,
+        score_with=lambda detect: score_store(
+            store, scorers, now=now, rescore=rescore, chunk_size=chunk_size, detect=detect, progress=progress
+        ),
+    )
+
+
+def scoring_run(
+    settings: Settings,
+    store: Store,
+    scorers: Mapping[str, Scorer],
+    *,
+    now: datetime,
+    progress: ProgressFactory,
+    clock: Clock | None,
+    score_with: Callable[[Detect | None], ScoreSummary],
+) -> ScoreSummary:
+    """What every scoring engine does around its scoring: one recorded `score` run, the stories grouped first
+    (trends count stories), then `score_with` given the language detection for these scorers' languages."""
     with recorded_run(store, "score", now, clock) as run:
-        group_stories(store, story_settings(settings), progress=progress)  # before trends count stories
-        summary = score_store(
-            store,
-            scorers,
-            now=now,
-            rescore=rescore,
-            chunk_size=sc.chunk_size,
-            detect=language_detection(settings, list(scorers)),
-            progress=progress,
-        )
+        group_stories(store, story_settings(settings), progress=progress)
+        summary = score_with(language_detection(settings, list(scorers)))
         run.counts = summary.as_counts
     return summary
 

@@ -28,17 +28,16 @@ from typing import Any
 from tracker.config import Secrets, Settings
 from tracker.config.sections import RaySettings
 from tracker.errors import ConfigError, ScoringError
-from tracker.pipeline.common import Clock, recorded_run
+from tracker.pipeline.common import Clock
 from tracker.pipeline.ray_passes import Job
 from tracker.pipeline.score import (
     Detect,
     ScoreSummary,
     detect_languages,
-    language_detection,
     make_scorers,
     score,
+    scoring_run,
 )
-from tracker.pipeline.stories import group_stories, story_settings
 from tracker.progress import ProgressFactory, no_progress
 from tracker.scoring.transformer import TransformerScorer
 from tracker.storage import Store
@@ -116,25 +115,29 @@ def score_on_ray(
     """Detect missing languages, group stories, then score unscored documents on a Ray cluster."""
     import_ray()  # before any work: say how to install it
     rs = ray_settings(settings, address)
-    sc = settings.scoring
+    chunk_size = settings.scoring.chunk_size
     scorers = scorers if scorers is not None else make_scorers(settings)
     # The workers get the settings without the secrets (they never open the store).
     workers = settings.model_copy(update={"secrets": Secrets()})
-    with recorded_run(store, "score", now, clock) as run:
-        group_stories(store, story_settings(settings), progress=progress)  # as local scoring does
-        summary = score_store_on_ray(
+    return scoring_run(
+        settings,
+        store,
+        scorers,
+        now=now,
+        progress=progress,
+        clock=clock,
+        score_with=lambda detect: score_store_on_ray(
             store,
             scorers,
             worker_settings=workers,
             ray_settings=rs,
             now=now,
             rescore=rescore,
-            chunk_size=sc.chunk_size,
-            detect=language_detection(settings, list(scorers)),
+            chunk_size=chunk_size,
+            detect=detect,
             progress=progress,
-        )
-        run.counts = summary.as_counts
-    return summary
+        ),
+    )
 
 
 @contextmanager
