@@ -29,7 +29,13 @@ from tracker.scoring.transformer.files import ADAPTER_DIR
 from tracker.scoring.transformer.head import save_head
 from tracker.scoring.transformer.precision import choose_cpu_precision
 from tracker.scoring.transformer.scorer import mean_pool
-from tracker.scoring.transformer.targets import default_layers, target_logits, window_states
+from tracker.scoring.transformer.targets import (
+    default_layers,
+    new_head_tensors,
+    positive_weights,
+    target_logits,
+    window_states,
+)
 
 log = logging.getLogger(__name__)
 
@@ -233,16 +239,9 @@ class _AuxTargets:
     def build(cls, torch: Any, targets: Sequence[Sequence[str]], hidden: int, depth: int) -> _AuxTargets:
         layers = default_layers(depth)
         labels = torch.tensor([[1.0 if c in row else 0.0 for c in TARGET_CODES] for row in targets])
-        known = torch.tensor([bool(row) for row in targets])
-        share = labels[known].mean(0).clamp(min=1e-3, max=1 - 1e-3) if bool(known.any()) else labels.mean(0)
-        width, n = hidden * len(layers), len(TARGET_CODES)
-        tensors = {
-            "query": torch.zeros(n, width, requires_grad=True),
-            "query_bias": torch.zeros(n, requires_grad=True),
-            "weight": torch.zeros(n, width, requires_grad=True),
-            "bias": torch.zeros(n, requires_grad=True),
-        }
-        return cls(tensors, labels, known, layers, ((1 - share) / share).sqrt())
+        known = torch.tensor([bool(row) for row in targets])  # built only when some text carries targets
+        tensors = new_head_tensors(torch, len(TARGET_CODES), hidden * len(layers))
+        return cls(tensors, labels, known, layers, positive_weights(torch, labels[known]))
 
     def loss(self, torch: Any, hidden_states: Sequence[Any], mask: Any, batch: Sequence[int]) -> Any:
         rows = [r for r, i in enumerate(batch) if bool(self.known[i])]

@@ -224,16 +224,9 @@ def _train(windows: Sequence[Any], y: Any, settings: TargetSettings) -> dict[str
 
     torch.manual_seed(settings.seed)
     rng = random.Random(settings.seed)
-    dim, n_codes = int(windows[0].shape[-1]), int(y.shape[1])
-    tensors = {
-        "query": torch.zeros(n_codes, dim, requires_grad=True),
-        "query_bias": torch.zeros(n_codes, requires_grad=True),
-        "weight": torch.zeros(n_codes, dim, requires_grad=True),
-        "bias": torch.zeros(n_codes, requires_grad=True),
-    }
+    tensors = new_head_tensors(torch, int(y.shape[1]), int(windows[0].shape[-1]))
     labels = torch.as_tensor(y, dtype=torch.float32)
-    share = labels.mean(0).clamp(min=1e-3, max=1 - 1e-3)
-    pos_weight = ((1 - share) / share).sqrt() if settings.balance else torch.ones_like(share)
+    pos_weight = positive_weights(torch, labels) if settings.balance else torch.ones(labels.shape[1])
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     optimizer = torch.optim.AdamW(list(tensors.values()), lr=settings.lr, weight_decay=settings.weight_decay)
     order = sorted(range(len(windows)), key=lambda i: int(windows[i].shape[0]))
@@ -250,6 +243,22 @@ def _train(windows: Sequence[Any], y: Any, settings: TargetSettings) -> dict[str
             optimizer.step()
             scheduler.step()
     return tensors
+
+
+def new_head_tensors(torch: Any, n_codes: int, dim: int) -> dict[str, Any]:
+    """A head's tensors before training, all zero: every token weighs the same, every logit is 0."""
+    return {
+        "query": torch.zeros(n_codes, dim, requires_grad=True),
+        "query_bias": torch.zeros(n_codes, requires_grad=True),
+        "weight": torch.zeros(n_codes, dim, requires_grad=True),
+        "bias": torch.zeros(n_codes, requires_grad=True),
+    }
+
+
+def positive_weights(torch: Any, labels: Any) -> Any:
+    """Per code, sqrt(negatives / positives) of a (texts, codes) 0/1 matrix (shares clamped to [0.001, 0.999])."""
+    share = labels.mean(0).clamp(min=1e-3, max=1 - 1e-3)
+    return ((1 - share) / share).sqrt()
 
 
 def _predict(torch: Any, tensors: dict[str, Any], windows: Sequence[Any], batch_size: int = 128) -> Any:
