@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -141,6 +142,22 @@ def tiny_head(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.tiny_models import build_head
 
     return build_head(tmp_path_factory.mktemp("tiny-head"))
+
+
+def scores_in(db: Path) -> int:
+    """How many scores a SQLite store holds (read while another process may be writing to it)."""
+    with sqlite3.connect(db, timeout=30) as conn:
+        return int(conn.execute("SELECT count(*) FROM scores").fetchone()[0])
+
+
+def score_coverage(db: Path) -> tuple[int, int, int]:
+    """(scores, documents with a score, documents without one) in a SQLite store."""
+    with sqlite3.connect(db) as conn:
+        total, distinct = conn.execute("SELECT count(*), count(DISTINCT document_id) FROM scores").fetchone()
+        unscored = conn.execute(
+            "SELECT count(*) FROM documents d WHERE NOT EXISTS (SELECT 1 FROM scores s WHERE s.document_id = d.id)"
+        ).fetchone()[0]
+    return int(total), int(distinct), int(unscored)
 
 
 def run_tracker(*args: str, home: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,6 @@ import secrets
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import score_coverage, scores_in
 from tests.test_targets import ROWS, level_head
 from tracker.config import load_settings
 from tracker.errors import ConfigError, ScoringError
@@ -248,13 +248,9 @@ def test_a_killed_worker_and_driver_then_a_rerun_score_each_document_once(
     env.pop("TRACKER_HOME", None)
     cmd = [sys.executable, "-m", "tracker", "--config", str(config), "score", "--engine", "ray"]
 
-    def scored() -> int:
-        with sqlite3.connect(db, timeout=30) as conn:
-            return int(conn.execute("SELECT count(*) FROM scores").fetchone()[0])
-
     def wait_until(count: int, proc: subprocess.Popen[bytes]) -> None:
         deadline = time.monotonic() + 240
-        while scored() < count and time.monotonic() < deadline and proc.poll() is None:
+        while scores_in(db) < count and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
 
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -268,17 +264,12 @@ def test_a_killed_worker_and_driver_then_a_rerun_score_each_document_once(
     finally:
         proc.send_signal(signal.SIGKILL)  # then the driver: the chunks in flight are lost
         _, err = proc.communicate()
-    halfway = scored()
+    halfway = scores_in(db)
     assert 0 < halfway < n, f"the run must be killed part-way through: {halfway} scored\n{err.decode()[-2000:]}"
 
     rerun = subprocess.run([*cmd, "--address", cluster.address], env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    with sqlite3.connect(db) as conn:
-        total, distinct = conn.execute("SELECT count(*), count(DISTINCT document_id) FROM scores").fetchone()
-        unscored = conn.execute(
-            "SELECT count(*) FROM documents d WHERE NOT EXISTS (SELECT 1 FROM scores s WHERE s.document_id = d.id)"
-        ).fetchone()[0]
-    assert (total, distinct, unscored) == (n, n, 0)
+    assert score_coverage(db) == (n, n, 0)  # every document scored exactly once
     found = re.search(r"scored ([\d,]+) documents .* reused ([\d,]+) scores", rerun.stdout)
     assert found, rerun.stdout
     assert sum(int(g.replace(",", "")) for g in found.groups()) == n - halfway  # the rerun did only the rest

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import score_coverage, scores_in
 from tests.tiny_models import build_head
 from tracker.language import LanguageDetector
 from tracker.models import Document, document_id, text_hash
@@ -142,27 +142,18 @@ def test_a_killed_score_run_resumes_and_scores_every_document_exactly_once(
     subprocess.run([*cmd, "ingest", str(data), "--source", "t"], env=env, check=True, capture_output=True)
     db = tmp_path / "home" / "tracker.db"
 
-    def scored() -> int:
-        with sqlite3.connect(db, timeout=30) as conn:
-            return int(conn.execute("SELECT count(*) FROM scores").fetchone()[0])
-
     proc = subprocess.Popen([*cmd, "score"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
-    while scored() < n // 4 and time.monotonic() < deadline and proc.poll() is None:
+    while scores_in(db) < n // 4 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    halfway = scored()
+    halfway = scores_in(db)
     assert 0 < halfway < n, "the run must be killed part-way through"
 
     rerun = subprocess.run([*cmd, "score"], env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
-    with sqlite3.connect(db) as conn:
-        total, distinct = conn.execute("SELECT count(*), count(DISTINCT document_id) FROM scores").fetchone()
-        unscored = conn.execute(
-            "SELECT count(*) FROM documents d WHERE NOT EXISTS (SELECT 1 FROM scores s WHERE s.document_id = d.id)"
-        ).fetchone()[0]
-    assert (total, distinct, unscored) == (n, n, 0)
+    assert score_coverage(db) == (n, n, 0)  # every document scored exactly once
     assert f"scored {n - halfway:,} documents" in rerun.stdout
 
 
