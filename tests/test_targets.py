@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_tracker
-from tracker.errors import SourceError
+from tracker.errors import ScoringError, SourceError
 from tracker.scoring.base import TARGET_CODES, ModelSpec
 from tracker.scoring.evaluation import evaluate_targets, predicted_targets
 from tracker.scoring.training import load_labeled
 from tracker.scoring.transformer import TransformerScorer, save_head
 from tracker.scoring.transformer.targets import (
+    PROJECTION,
     TARGETS_WEIGHTS,
+    TENSORS,
     TargetSettings,
     combine_targets,
     fit_target_head,
@@ -132,6 +134,34 @@ def test_retraining_writes_the_same_file_and_a_new_head_is_a_new_version(tmp_pat
     level_head(tmp_path / "a", tiny_encoder)
     assert not (tmp_path / "a" / TARGETS_WEIGHTS).exists()
     assert scorer_for(tiny_encoder, tmp_path / "a").score_batch(["death to america"])[0].targets == ()
+
+
+def test_a_head_with_or_without_the_projection_is_saved_loaded_and_scored(tmp_path: Path, tiny_encoder: Path) -> None:
+    from safetensors.torch import load_file
+
+    texts, targets = [t for t, _ in ROWS], [tuple(c.split(";")) for _, c in ROWS]
+    for hidden, keys in ((0, set(TENSORS)), (256, {*TENSORS, *PROJECTION})):
+        folder = level_head(tmp_path / f"h{hidden}", tiny_encoder)
+        windows, owners = scorer_for(tiny_encoder, folder).token_states(texts, (1, 2))
+        fit = fit_target_head(windows, owners, targets, TARGET_CODES, (1, 2), TargetSettings(hidden=hidden, folds=0))
+        save_target_head(folder, fit, {"note": "test"})
+        saved = load_file(str(folder / TARGETS_WEIGHTS))
+        assert set(saved) == keys and saved["query"].shape == (len(TARGET_CODES), hidden or 64)  # 2 layers of 32
+        scorer = scorer_for(tiny_encoder, folder)
+        first = scorer.score_batch(texts)
+        assert [s.targets for s in first] == [s.targets for s in scorer.score_batch(texts)]  # no dropout in scoring
+        gold = [set(t) for t in targets]
+        exact = sum(set(predicted_targets(s.targets)) == g for s, g in zip(first, gold, strict=True)) / len(ROWS)
+        majority = max(targets.count(t) for t in set(targets)) / len(ROWS)
+        assert exact >= majority + 0.4, (hidden, exact)
+    # a file whose tensors match neither form is refused with what to do
+    bad = load_file(str(tmp_path / "h256" / TARGETS_WEIGHTS))
+    bad.pop("proj_bias")
+    from safetensors.torch import save_file
+
+    save_file(bad, str(tmp_path / "h256" / TARGETS_WEIGHTS))
+    with pytest.raises(ScoringError, match="does not match its card.*retrain it"):
+        scorer_for(tiny_encoder, tmp_path / "h256").score_batch(["death to america"])
 
 
 def test_target_metrics_by_hand() -> None:

@@ -4,12 +4,16 @@
 Mean pooling keeps what the level needs and blurs who is named: a linear head on the level head's pooled embedding
 reached dev F1 0.70-0.74 for US, 0.55-0.58 for ISR and 0.53-0.54 for IQG (docs/model-card.md). So each code attends
 over the window's tokens (the hidden states of a few layers of that pass, concatenated), pools them with its own
-attention weights and reads a logit from the pooled vector: 2,306 parameters per code for a 384-wide encoder read at
-three layers, about 0.1% of the encoder's arithmetic. A long text's windows combine
+attention weights and reads a logit from the pooled vector. Before pooling, a projection shared by every code
+(linear, GELU; `hidden` wide, dropout while training) lets a token's features combine, so a code can tell "the
+government" that acts from "the government" that is acted upon: 295k shared parameters plus 514 per code for a
+384-wide encoder read at three layers and `hidden` 256, about 1.5% of the encoder's arithmetic (`hidden` 0: pool the
+raw states, 2,306 parameters per code). A long text's windows combine
 by the highest probability per code (a target named anywhere in the text counts). The tuned per-code thresholds are
 folded into the bias, so 0.5 is the cut for every code.
 
-Saved beside the level head: `targets.safetensors` (query, query_bias, weight, bias) and a `targets` section in
+Saved beside the level head: `targets.safetensors` (query, query_bias, weight, bias, and proj_weight, proj_bias
+where there is a projection) and a `targets` section in
 head.json (codes, layers, how it was trained, its metrics). Training is seeded and single-pass deterministic: the
 same states, settings, torch version and thread count give the same file.
 """
@@ -33,6 +37,7 @@ from tracker.scoring.transformer.files import HEAD_META
 TARGETS_WEIGHTS = "targets.safetensors"
 TARGETS_KEY = "targets"  # the section of head.json
 TENSORS = ("query", "query_bias", "weight", "bias")
+PROJECTION = ("proj_weight", "proj_bias")  # present only in a head with a projection
 THRESHOLD_GRID = tuple(round(0.05 + 0.01 * i, 2) for i in range(91))  # 0.05 .. 0.95
 
 
@@ -40,6 +45,8 @@ THRESHOLD_GRID = tuple(round(0.05 + 0.01 * i, 2) for i in range(91))  # 0.05 .. 
 class TargetSettings:
     layers: tuple[int, ...] | None = None  # hidden-state indices (0: embeddings); None: middle, 3/4 and last
     epochs: int = 10  # chosen by 5-fold cross-validation on the training texts (micro-F1), docs/model-card.md
+    hidden: int = 256  # width of the shared projection before pooling (0: none); chosen by that cross-validation
+    dropout: float = 0.1  # on the projected token states, while training
     batch_size: int = 64
     lr: float = 1e-2  # AdamW, linear decay to 0
     weight_decay: float = 1e-4
@@ -107,7 +114,7 @@ def load_target_head(folder: Path, device: str) -> TargetHead | None:
 
     tensors = load_file(str(folder / TARGETS_WEIGHTS))
     codes, layers = tuple(section["codes"]), tuple(int(n) for n in section["layers"])
-    if set(tensors) != set(TENSORS) or tensors["weight"].shape[0] != len(codes):
+    if set(tensors) not in (set(TENSORS), {*TENSORS, *PROJECTION}) or tensors["weight"].shape[0] != len(codes):
         raise ScoringError(f"{folder / TARGETS_WEIGHTS} does not match its card ({len(codes)} codes); retrain it")
     return TargetHead(codes, layers, {k: v.float().to(device) for k, v in tensors.items()})
 
@@ -116,7 +123,7 @@ def save_target_head(folder: Path, fit: TargetFit, section: dict[str, Any]) -> N
     """Write targets.safetensors and the card's `targets` section (the rest of head.json is kept)."""
     from safetensors.torch import save_file
 
-    save_file({k: fit.head.tensors[k].detach().cpu().contiguous() for k in TENSORS}, str(folder / TARGETS_WEIGHTS))
+    save_file({k: v.detach().cpu().contiguous() for k, v in fit.head.tensors.items()}, str(folder / TARGETS_WEIGHTS))
     card = folder / HEAD_META
     info = json.loads(card.read_text(encoding="utf-8")) if card.is_file() else {}
     info[TARGETS_KEY] = {**section, "codes": list(fit.head.codes), "layers": list(fit.head.layers)}
@@ -133,8 +140,13 @@ def window_states(torch: Any, hidden_states: Sequence[Any], layers: Sequence[int
     return torch.cat([hidden_states[n].float() for n in layers], dim=-1)
 
 
-def target_logits(torch: Any, tensors: dict[str, Any], states: Any, mask: Any) -> Any:
-    """Per-code attention pooling over the tokens, then one logit per code: (batch, tokens, dim) -> (batch, codes)."""
+def target_logits(torch: Any, tensors: dict[str, Any], states: Any, mask: Any, dropout: float = 0.0) -> Any:
+    """The shared projection where the head has one, per-code attention pooling over the tokens, then one logit per
+    code: (batch, tokens, dim) -> (batch, codes). `dropout` > 0 only while training."""
+    if "proj_weight" in tensors:
+        states = torch.nn.functional.gelu(states @ tensors["proj_weight"].T + tensors["proj_bias"])
+        if dropout > 0:
+            states = torch.nn.functional.dropout(states, dropout, training=True)
     scores = states @ tensors["query"].T + tensors["query_bias"]
     scores = scores.masked_fill(~mask.bool().unsqueeze(-1), float("-inf"))
     pooled = torch.einsum("btk,btd->bkd", scores.softmax(dim=1), states)
@@ -212,7 +224,8 @@ def fit_target_head(
 
 def describe_fit(settings: TargetSettings) -> dict[str, Any]:
     return {
-        "head": "per-code attention pooling over the token states of the given layers, then a linear logit; sigmoid",
+        "head": (f"a shared projection (linear, GELU) to {settings.hidden} wide, then " if settings.hidden else "")
+        + "per-code attention pooling over the token states of the given layers, then a linear logit; sigmoid",
         "loss": "binary cross-entropy" + (", positives weighted sqrt(negatives/positives)" if settings.balance else ""),
         "thresholds": "per code, maximising the out-of-fold F1 on the training texts; folded into the bias (cut 0.5)",
         "settings": asdict(settings),
@@ -224,7 +237,7 @@ def _train(windows: Sequence[Any], y: Any, settings: TargetSettings) -> dict[str
 
     torch.manual_seed(settings.seed)
     rng = random.Random(settings.seed)
-    tensors = new_head_tensors(torch, int(y.shape[1]), int(windows[0].shape[-1]))
+    tensors = new_head_tensors(torch, int(y.shape[1]), int(windows[0].shape[-1]), settings.hidden)
     labels = torch.as_tensor(y, dtype=torch.float32)
     pos_weight = positive_weights(torch, labels) if settings.balance else torch.ones(labels.shape[1])
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
@@ -237,7 +250,7 @@ def _train(windows: Sequence[Any], y: Any, settings: TargetSettings) -> dict[str
         rng.shuffle(batches)
         for batch in batches:
             states, mask = _pad(torch, [windows[i] for i in batch])
-            loss = loss_fn(target_logits(torch, tensors, states, mask), labels[batch])
+            loss = loss_fn(target_logits(torch, tensors, states, mask, settings.dropout), labels[batch])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -245,14 +258,21 @@ def _train(windows: Sequence[Any], y: Any, settings: TargetSettings) -> dict[str
     return tensors
 
 
-def new_head_tensors(torch: Any, n_codes: int, dim: int) -> dict[str, Any]:
-    """A head's tensors before training, all zero: every token weighs the same, every logit is 0."""
-    return {
-        "query": torch.zeros(n_codes, dim, requires_grad=True),
+def new_head_tensors(torch: Any, n_codes: int, dim: int, hidden: int = 0) -> dict[str, Any]:
+    """A head's tensors before training: the pooling and logit tensors all zero (every token weighs the same, every
+    logit is 0); with `hidden` > 0, a projection drawn from torch's generator as nn.Linear draws one."""
+    width = hidden or dim
+    tensors = {
+        "query": torch.zeros(n_codes, width, requires_grad=True),
         "query_bias": torch.zeros(n_codes, requires_grad=True),
-        "weight": torch.zeros(n_codes, dim, requires_grad=True),
+        "weight": torch.zeros(n_codes, width, requires_grad=True),
         "bias": torch.zeros(n_codes, requires_grad=True),
     }
+    if hidden:
+        bound = 1 / math.sqrt(dim)
+        tensors["proj_weight"] = torch.empty(hidden, dim).uniform_(-bound, bound).requires_grad_()
+        tensors["proj_bias"] = torch.empty(hidden).uniform_(-bound, bound).requires_grad_()
+    return tensors
 
 
 def positive_weights(torch: Any, labels: Any) -> Any:
