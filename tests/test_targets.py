@@ -160,7 +160,7 @@ def test_a_head_with_or_without_the_projection_is_saved_loaded_and_scored(tmp_pa
     from safetensors.torch import save_file
 
     save_file(bad, str(tmp_path / "h256" / TARGETS_WEIGHTS))
-    with pytest.raises(ScoringError, match="does not match its card.*retrain it"):
+    with pytest.raises(ScoringError, match=r"does not match its card.*retrain it"):
         scorer_for(tiny_encoder, tmp_path / "h256").score_batch(["death to america"])
 
 

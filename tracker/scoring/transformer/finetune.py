@@ -5,11 +5,11 @@ torch version and thread count give the same adapter and head.
 Loss: cross-entropy plus an ordinal term, the squared distance between the expected level and the gold level
 (a 0 read as a 3 costs more than a 0 read as a 1). With `target_weight` > 0 and texts that carry targets, a target
 head of the plain form `targets.py` builds (per-code attention pooling over the middle, 3/4 and last hidden states,
-without the shipped head's projection) is trained alongside, and its binary cross-entropy (times `target_weight`) joins the loss: the adapter then also
-learns who a text is aimed at, not only how hostile it is. That auxiliary head is not saved; `tracker train` fits
-the shipped target head afterwards on the adapted encoder, with thresholds by cross-validation. Batches are drawn by
-similar length, so little padding is computed. What is saved is small: the adapter (about 2.5 MB) and the head;
-the base weights stay in their package.
+without the shipped head's projection) is trained alongside, and its binary cross-entropy (times `target_weight`)
+joins the loss: the adapter then also learns who a text is aimed at, not only how hostile it is. That auxiliary
+head is not saved; `tracker train` fits the shipped target head afterwards on the adapted encoder, with thresholds
+by cross-validation. Batches are drawn by similar length, so little padding is computed. What is saved is small:
+the adapter (about 2.5 MB) and the head; the base weights stay in their package.
 """
 
 from __future__ import annotations
