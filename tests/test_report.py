@@ -270,6 +270,7 @@ def test_the_toward_whom_table_counts_statements_and_reports_apart(tmp_path: Pat
                 ("2023-11-01", "US", 8, 6),
                 ("2023-11-02", "ISR", 4, 4),
                 ("2023-10-25", "TUR", 2, 0),
+                ("2023-11-03", "GULF", 3, 0),
             ]
         ),
         freq="W",
@@ -280,14 +281,17 @@ def test_the_toward_whom_table_counts_statements_and_reports_apart(tmp_path: Pat
                 ("2023-11-01", "US|statement", 5, 5),
                 ("2023-11-01", "US|report", 3, 1),
                 ("2023-11-02", "ISR|report", 4, 4),
+                ("2023-11-03", "GULF|report", 1, 0),
+                ("2023-11-03", "GULF|(not named)", 2, 0),  # stored before kinds were recorded
             ]
         ),
         freq="W",
     )
     rows = target_rows(by_target, by_kind, date(2023, 10, 30))
-    assert [r.code for r in rows] == ["US", "ISR", "TUR"]  # the table's order; TUR only in the prior week
-    us, isr, tur = rows
+    assert [r.code for r in rows] == ["US", "ISR", "TUR", "GULF"]  # the table's order; TUR only in the prior week
+    us, isr, tur, gulf = rows
     assert (us.documents, us.statements, us.reports, us.prior_documents) == (8, 5, 3, 10)
+    assert us.no_kind == 0 and (gulf.documents, gulf.statements, gulf.reports, gulf.no_kind) == (3, 0, 1, 2)
     assert us.hostile_share == 6 / 8 and abs(us.change - (6 / 8 - 1 / 10)) < 1e-12
     assert (isr.statements, isr.reports) == (0, 4) and isr.prior_share != isr.prior_share  # no prior week: n/a
     assert tur.documents == 0 and tur.prior_documents == 2
@@ -296,6 +300,11 @@ def test_the_toward_whom_table_counts_statements_and_reports_apart(tmp_path: Pat
     assert "Toward whom" in html and "the United States" in html and "<td>5</td><td>3</td>" in html
     md = render_markdown(report, tmp_path / "report.md").read_text(encoding="utf-8")
     assert "| the United States | 8 | 5 | 3 | 0.50 | 75% | +65 pts |" in md
+    # rows whose kinds fall short of their documents say why, in both renderings; complete rows are not named
+    assert "count in documents only (the Gulf states 2)." in md
+    assert "count in docs only (the Gulf states 2)." in html
+    complete = render_markdown(replace_targets(report, rows[:3]), tmp_path / "complete.md").read_text(encoding="utf-8")
+    assert "before their kind was recorded" not in complete
     empty = render_markdown(sample_report(), tmp_path / "empty.md").read_text(encoding="utf-8")
     assert "No targets this week" in empty
 

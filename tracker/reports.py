@@ -73,6 +73,11 @@ class TargetRow:
     def change(self) -> float:
         return self.hostile_share - self.prior_share
 
+    @property
+    def no_kind(self) -> int:
+        """Documents this week that are neither statements nor reports: stored before their kind was recorded."""
+        return self.documents - self.statements - self.reports
+
 
 def target_rows(
     weekly_by_target: pd.DataFrame | None, weekly_by_kind: pd.DataFrame | None, start: date
