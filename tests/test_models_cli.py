@@ -66,6 +66,8 @@ def test_eval_writes_every_rows_probabilities_in_input_order(
         assert abs(sum(probs) - 1) < 1e-4
         assert int(r["level"]) == max(range(5), key=lambda i: probs[i])
         assert abs(float(r["hostility"]) - sum(i * p for i, p in enumerate(probs)) / 4) < 1e-4
+        # no targets column in the file, no target head in the model: the target columns are there, empty
+        assert r["gold_targets"] == r["targets"] == r["t_US"] == ""
 
 
 def test_a_language_with_a_model_wins_a_near_tie() -> None:

@@ -211,6 +211,22 @@ def test_eval_json_reports_each_codes_precision_recall_and_f1(trained: Path, tin
     assert got["micro"]["support"] == sum(len(g) for g in gold)
 
 
+def test_eval_predictions_carry_each_rows_gold_and_predicted_targets(trained: Path, tiny_encoder: Path) -> None:
+    rows = [*ROWS[:6], ("the city", "")]
+    data = write_csv(trained.parent / "pred.csv", rows)
+    out = trained.parent / "predictions.csv"
+    result = run_tracker("eval", str(data), "--model", str(trained), "--predictions", str(out),
+                         home=trained.parent / "home")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    with out.open(encoding="utf-8", newline="") as fh:
+        written = list(csv.DictReader(fh))
+    scores = scorer_for(tiny_encoder, trained).score_batch([t for t, _ in rows])
+    assert [r["gold_targets"] for r in written] == [c for _, c in rows]
+    assert [r["targets"] for r in written] == [";".join(predicted_targets(s.targets)) for s in scores]
+    for r, s in zip(written, scores, strict=True):
+        assert [float(r[f"t_{c}"]) for c in TARGET_CODES] == pytest.approx([p for _, p in s.targets], abs=1e-6)
+
+
 def test_an_unknown_target_code_is_refused_with_its_line(tmp_path: Path) -> None:
     data = write_csv(tmp_path / "bad.csv", [("death to america", "US"), ("x", "USA;IQG")])
     with pytest.raises(SourceError, match=r"bad.csv:3: unknown target code\(s\) USA"):

@@ -109,14 +109,21 @@ def target_metrics(examples: list[Example], scores: list[TextScore]) -> dict[str
 
 
 def write_predictions(result: EvalResult, out: Path) -> Path:
-    """Every row's gold level, predicted level, hostility and five probabilities, in input order (CSV)."""
+    """Every row's gold level, predicted level, hostility and five probabilities, then its gold targets, predicted
+    targets and each code's probability (empty where the file has no targets or the model no target head), in input
+    order (CSV)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["row", "text", "label", "level", "hostility", "p0", "p1", "p2", "p3", "p4"])
+        writer.writerow(["row", "text", "label", "level", "hostility", "p0", "p1", "p2", "p3", "p4",
+                         "gold_targets", "targets", *(f"t_{c}" for c in TARGET_CODES)])  # fmt: skip
         for i, (ex, sc) in enumerate(zip(result.examples, result.scores, strict=True), start=1):
             probs = [f"{p:.6f}" for p in sc.probabilities]
-            writer.writerow([i, ex.text, ex.label, sc.level, f"{sc.hostility:.6f}", *probs])
+            by_code = dict(sc.targets)
+            target_probs = [f"{by_code[c]:.6f}" if c in by_code else "" for c in TARGET_CODES]
+            targets = ";".join(predicted_targets(sc.targets)) if sc.targets else ""
+            writer.writerow([i, ex.text, ex.label, sc.level, f"{sc.hostility:.6f}", *probs, ";".join(ex.targets),
+                             targets, *target_probs])  # fmt: skip
     return out
 
 
