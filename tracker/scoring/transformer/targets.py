@@ -8,14 +8,14 @@ attention weights and reads a logit from the pooled vector. Before pooling, a pr
 (linear, GELU; `hidden` wide, dropout while training) lets a token's features combine, so a code can tell "the
 government" that acts from "the government" that is acted upon: 295k shared parameters plus 514 per code for a
 384-wide encoder read at three layers and `hidden` 256, about 1.5% of the encoder's arithmetic (`hidden` 0: pool the
-raw states, 2,306 parameters per code). A long text's windows combine
-by the highest probability per code (a target named anywhere in the text counts). The tuned per-code thresholds are
-folded into the bias, so 0.5 is the cut for every code.
+raw states, 2,306 parameters per code). A long text's windows combine by the highest probability per code (a target
+named anywhere in the text counts). The tuned per-code thresholds are folded into the bias, so 0.5 is the cut for
+every code.
 
 Saved beside the level head: `targets.safetensors` (query, query_bias, weight, bias, and proj_weight, proj_bias
-where there is a projection) and a `targets` section in
-head.json (codes, layers, how it was trained, its metrics). Training is seeded and single-pass deterministic: the
-same states, settings, torch version and thread count give the same file.
+where there is a projection) and a `targets` section in head.json (codes, layers, how it was trained, its metrics).
+Training is seeded and single-pass deterministic: the same states, settings, torch version and thread count give
+the same file.
 """
 
 from __future__ import annotations
