@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -302,9 +303,12 @@ def test_the_toward_whom_table_counts_statements_and_reports_apart(tmp_path: Pat
     assert "| the United States | 8 | 5 | 3 | 0.50 | 75% | +65 pts |" in md
     # rows whose kinds fall short of their documents say why, in both renderings; complete rows are not named
     assert "count in documents only (the Gulf states 2)." in md
-    assert "count in docs only (the Gulf states 2)." in html
+    assert "count in documents only (the Gulf states 2)." in html
     complete = render_markdown(replace_targets(report, rows[:3]), tmp_path / "complete.md").read_text(encoding="utf-8")
     assert "before their kind was recorded" not in complete
+    # a week where no document has a kind says so once instead of naming every row
+    bare = [replace(r, statements=0, reports=0) for r in rows]
+    assert replace_targets(report, bare).kinds_note.startswith("No document this week has a recorded kind")
     empty = render_markdown(sample_report(), tmp_path / "empty.md").read_text(encoding="utf-8")
     assert "No targets this week" in empty
 

@@ -164,6 +164,18 @@ class WeeklyReport:
     charts: dict[str, str] = field(default_factory=dict)
     by_target: list[TargetRow] = field(default_factory=list)
 
+    @property
+    def kinds_note(self) -> str:
+        """The line under the "toward whom" table when some documents have no recorded kind ('' when all do)."""
+        unkinded = [t for t in self.by_target if t.no_kind]
+        if not unkinded:
+            return ""
+        if all(t.no_kind == t.documents for t in self.by_target):
+            return ("No document this week has a recorded kind (all were stored before kinds were recorded), so the "
+                    "statements and reports columns stay empty.")  # fmt: skip
+        named = ", ".join(f"{t.name} {t.no_kind}" for t in unkinded)
+        return f"Documents stored before their kind was recorded count in documents only ({named})."
+
 
 def direction_of(current: float, prior: float, norm: float, threshold: float) -> str:
     """deteriorated when the hostile share rose by `threshold` against both the prior week and the 4-week
