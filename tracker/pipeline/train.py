@@ -121,7 +121,7 @@ def write_predictions(result: EvalResult, out: Path) -> Path:
             probs = [f"{p:.6f}" for p in sc.probabilities]
             by_code = dict(sc.targets)
             target_probs = [f"{by_code[c]:.6f}" if c in by_code else "" for c in TARGET_CODES]
-            targets = ";".join(predicted_targets(sc.targets)) if sc.targets else ""
+            targets = ";".join(predicted_targets(sc.targets))  # "" without a target head
             writer.writerow([i, ex.text, ex.label, sc.level, f"{sc.hostility:.6f}", *probs, ";".join(ex.targets),
                              targets, *target_probs])  # fmt: skip
     return out
