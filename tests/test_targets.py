@@ -143,7 +143,9 @@ def test_a_head_with_or_without_the_projection_is_saved_loaded_and_scored(tmp_pa
     for hidden, keys in ((0, set(TENSORS)), (256, {*TENSORS, *PROJECTION})):
         folder = level_head(tmp_path / f"h{hidden}", tiny_encoder)
         windows, owners = scorer_for(tiny_encoder, folder).token_states(texts, (1, 2))
-        fit = fit_target_head(windows, owners, targets, TARGET_CODES, (1, 2), TargetSettings(hidden=hidden, folds=0))
+        fit = fit_target_head(
+            windows, owners, targets, TARGET_CODES, (1, 2), TargetSettings(hidden=hidden, members=1, folds=0)
+        )
         save_target_head(folder, fit, {"note": "test"})
         saved = load_file(str(folder / TARGETS_WEIGHTS))
         assert set(saved) == keys and saved["query"].shape == (len(TARGET_CODES), hidden or 64)  # 2 layers of 32
@@ -162,6 +164,50 @@ def test_a_head_with_or_without_the_projection_is_saved_loaded_and_scored(tmp_pa
     save_file(bad, str(tmp_path / "h256" / TARGETS_WEIGHTS))
     with pytest.raises(ScoringError, match=r"does not match its card.*retrain it"):
         scorer_for(tiny_encoder, tmp_path / "h256").score_batch(["death to america"])
+
+
+def test_a_head_of_several_members_scores_the_mean_of_their_logits(tmp_path: Path, tiny_encoder: Path) -> None:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from tracker.scoring.transformer.targets import target_logits
+
+    texts, targets = [t for t, _ in ROWS], [tuple(c.split(";")) for _, c in ROWS]
+    folder = level_head(tmp_path / "m3", tiny_encoder)
+    windows, owners = scorer_for(tiny_encoder, folder).token_states(texts, (1, 2))
+    settings = TargetSettings(hidden=256, members=3, folds=3)
+    fit = fit_target_head(windows, owners, targets, TARGET_CODES, (1, 2), settings)
+    save_target_head(folder, fit, {"note": "test"})
+    saved = load_file(str(folder / TARGETS_WEIGHTS))
+    assert {k: tuple(v.shape) for k, v in saved.items()} == {
+        "query": (3, len(TARGET_CODES), 256),
+        "query_bias": (3, len(TARGET_CODES)),
+        "weight": (3, len(TARGET_CODES), 256),
+        "bias": (3, len(TARGET_CODES)),
+        "proj_weight": (3, 256, 64),
+        "proj_bias": (3, 256),
+    }
+    assert not torch.equal(saved["proj_weight"][0], saved["proj_weight"][1])  # each member from its own seed
+    # the stacked head's logits are the mean of its members' logits, each member a plain head
+    pad = torch.nn.utils.rnn.pad_sequence
+    states = pad(list(windows[:5]), batch_first=True)
+    mask = pad([torch.ones(len(w), dtype=torch.bool) for w in windows[:5]], batch_first=True)
+    each = [target_logits(torch, {k: v[m] for k, v in saved.items()}, states, mask) for m in range(3)]
+    assert torch.allclose(target_logits(torch, saved, states, mask), sum(each) / 3, atol=1e-6)
+    # the first member alone is what a one-member fit with the same seed trains (before thresholds are folded in)
+    one = fit_target_head(
+        windows, owners, targets, TARGET_CODES, (1, 2), TargetSettings(hidden=256, members=1, folds=0)
+    )
+    assert torch.equal(one.head.tensors["proj_weight"], saved["proj_weight"][0])
+    scorer = scorer_for(tiny_encoder, folder)
+    scores = scorer.score_batch(texts)
+    exact = sum(set(predicted_targets(s.targets)) == set(t) for s, t in zip(scores, targets, strict=True)) / len(ROWS)
+    assert exact >= max(targets.count(t) for t in set(targets)) / len(ROWS) + 0.4
+    # members stacked in some tensors and not in others: refused
+    saved["bias"] = saved["bias"][0]
+    save_file(saved, str(folder / TARGETS_WEIGHTS))
+    with pytest.raises(ScoringError, match=r"does not match its card.*retrain it"):
+        scorer_for(tiny_encoder, folder).score_batch(["death to america"])
 
 
 def test_target_metrics_by_hand() -> None:
