@@ -30,6 +30,8 @@ def rows(*patterns: str) -> list[dict[str, str]]:
 TRAINING = tuple(f"{name}/*.csv" for name in TRAINING_SETS)
 ROLES_AR = ("seed_roles/ar-r1.csv", "seed_roles/ar-r2.csv")
 ROLES_EN = ("seed_roles/en-r1.csv", "seed_roles/en-r2.csv")
+STATE_AR = ("seed_state/ar-s1.csv", "seed_state/ar-s2.csv")
+STATE_EN = tuple(f"seed_state/en-s{i}.csv" for i in range(1, 5))
 
 
 def norm(text: str) -> str:
@@ -38,8 +40,8 @@ def norm(text: str) -> str:
 
 def test_every_file_passes_the_checker() -> None:
     for args in (
-        ["seed_ar", "seed_world/ar-w.csv", "seed_targets/ar-t.csv", *ROLES_AR, "--lang", "ar"],
-        ["seed_world/en-w.csv", "seed_targets/en-t.csv", *ROLES_EN, "--lang", "en"],
+        ["seed_ar", "seed_world/ar-w.csv", "seed_targets/ar-t.csv", *ROLES_AR, *STATE_AR, "--lang", "ar"],
+        ["seed_world/en-w.csv", "seed_targets/en-t.csv", *ROLES_EN, *STATE_EN, "--lang", "en"],
         ["dev/ar.csv", "--lang", "ar"],
         ["dev/en.csv", "seed_en_extra", "seed", "--lang", "en"],
     ):

@@ -21,6 +21,8 @@ SETS = {
     "Government targets, Arabic (`seed_targets/ar-t.csv`)": "tracker/data/seed_targets/ar-t.csv",
     "Speaker vs target, English (`seed_roles/en-r*.csv`)": "tracker/data/seed_roles/en-r*.csv",
     "Speaker vs target, Arabic (`seed_roles/ar-r*.csv`)": "tracker/data/seed_roles/ar-r*.csv",
+    "The Iraqi state in natural genres, English (`seed_state/en-s*.csv`)": "tracker/data/seed_state/en-s*.csv",
+    "The Iraqi state in natural genres, Arabic (`seed_state/ar-s*.csv`)": "tracker/data/seed_state/ar-s*.csv",
     "Arabic dev (`dev/ar.csv`)": "tracker/data/dev/ar.csv",
     "English dev (`dev/en.csv`)": "tracker/data/dev/en.csv",
 }
