@@ -152,7 +152,7 @@ def score(app: App, rescore: bool, engine: str | None, address: str | None) -> N
     "--targets-only",
     is_flag=True,
     help="Fit only the target head on the model in --out (its adapter and level head are kept), from the texts "
-    "with targets; e.g. --out tracker/data/models/e5-hostility-v2. About 2 minutes on 2 CPU cores.",
+    "with targets; e.g. --out tracker/data/models/e5-hostility-v2. About 12 minutes on 2 CPU cores.",
 )
 @pass_app
 def train(
