@@ -120,9 +120,11 @@ def load_target_head(folder: Path, device: str) -> TargetHead | None:
     tensors = load_file(str(folder / TARGETS_WEIGHTS))
     codes, layers = tuple(section["codes"]), tuple(int(n) for n in section["layers"])
     stacked = {t.dim() - _PLAIN_DIMS.get(k, 0) for k, t in tensors.items()}
+    members = {int(t.shape[0]) for t in tensors.values()} if stacked == {1} else {1}
     if (
         set(tensors) not in (set(TENSORS), {*TENSORS, *PROJECTION})
         or stacked not in ({0}, {1})
+        or len(members) != 1
         or tensors["weight"].shape[-2] != len(codes)
     ):
         raise ScoringError(f"{folder / TARGETS_WEIGHTS} does not match its card ({len(codes)} codes); retrain it")
