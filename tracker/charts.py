@@ -133,6 +133,8 @@ def _shade_regimes(ax: Any, regimes: Sequence[Regime], label: bool, strengths: S
                 fontsize=10.5,
                 fontweight="bold",
                 color=VERMILLION if r.kind == "escalation" else BLUE,
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 1.5},
+                zorder=4,  # above a line that runs low (a thin stream's calm), so the label stays readable
             )
 
 
