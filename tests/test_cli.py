@@ -23,11 +23,15 @@ def tracker(*args: str, home: Path, config: Path | None = None) -> subprocess.Co
     return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, cwd=home.parent, timeout=300)
 
 
-def test_help_lists_the_commands(tmp_path: Path) -> None:
+def test_help_lists_the_commands_and_the_readme_lists_the_same(tmp_path: Path) -> None:
     result = tracker("--help", home=tmp_path / "home")
     assert result.returncode == 0
     for command in ("config", "ingest", "demo"):
         assert command in result.stdout
+    listed = result.stdout.split("Commands:\n", 1)[1].splitlines()
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("$ tracker --help\nCommands:\n", 1)[1].split("```", 1)[0].splitlines()
+    assert [line.split()[0] for line in block] == [line.split()[0] for line in listed if line.strip()]
 
 
 def test_config_check_with_a_typo_fails_naming_the_key(tmp_path: Path) -> None:
