@@ -290,3 +290,32 @@ def test_tracker_train_fits_the_target_head_after_the_adapter(tmp_path: Path, ti
     assert card["adapter"] == "adapter" and card["targets"]["train_size"] == len(ROWS)
     score = scorer_for(tiny_encoder, out).score_batch(["death to america"])[0]
     assert [code for code, _ in score.targets] == list(TARGET_CODES)
+
+
+def test_the_interval_script_resamples_a_predictions_file(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "target_interval.py"
+
+    def run(rows: list[tuple[str, str]]) -> str:
+        path = tmp_path / "pred.csv"
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            csv.writer(fh).writerows(
+                [("row", "gold_targets", "targets"), *((i, g, p) for i, (g, p) in enumerate(rows))]
+            )
+        done = subprocess.run(
+            [sys.executable, str(script), str(path), "--draws", "500"], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    # 2 true positives, 1 false positive, 1 false negative: F1 4 / 6
+    out = run([("IQG", "IQG"), ("US;IQG", "IQG"), ("US", "US;IQG"), ("IQG", "US"), ("NONE", "NONE")])
+    assert "IQG: F1 0.667 on 5 texts (3 with the code)" in out
+    low, high = (float(x) for x in out.split("interval ")[1].split(";")[0].split("-"))
+    assert 0.0 <= low < 0.667 < high <= 1.0
+    # perfect predictions: every draw that holds the code at all scores 1 (a draw without it says nothing)
+    assert "F1 1.000 on 3 texts (2 with the code); 95% interval 1.000-1.000; 100% of" in run(
+        [("IQG", "IQG"), ("US", "US"), ("IQG", "IQG;US")]
+    )
