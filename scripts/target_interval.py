@@ -32,16 +32,21 @@ def main() -> int:
     parser.add_argument("--line", type=float, default=0.80)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    with open(args.predictions, encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    try:
+        with open(args.predictions, encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        print(f"{args.predictions}: cannot read it ({exc})", file=sys.stderr)
+        return 2
     if not rows or not {"gold_targets", "targets"} <= set(rows[0]):
-        print(f"{args.predictions}: no gold_targets and targets columns; write it with tracker eval --predictions")
+        hint = "write it with tracker eval FILE --predictions PATH"
+        print(f"{args.predictions}: no gold_targets and targets columns; {hint}", file=sys.stderr)
         return 2
     pairs = [(args.code in r["gold_targets"].split(";"), args.code in r["targets"].split(";")) for r in rows]
     rng = random.Random(args.seed)
     whole = f1(pairs)
     if whole is None:
-        print(f"{args.predictions}: no text has {args.code} or is given it; nothing to measure")
+        print(f"{args.predictions}: no text has {args.code} or is given it; nothing to measure", file=sys.stderr)
         return 2
     sampled = (f1([pairs[rng.randrange(len(pairs))] for _ in pairs]) for _ in range(args.draws))
     draws = sorted(d for d in sampled if d is not None)
