@@ -245,6 +245,15 @@ def test_data_strings_are_escaped_and_stripped_of_nul_and_bidi_controls(tmp_path
         assert "occupiers" in out
 
 
+def test_the_report_gives_the_target_heads_dev_figures_from_the_models_card(demo_report: Path) -> None:
+    card = Path(__file__).resolve().parents[1] / "tracker" / "data" / "models" / "e5-hostility-v2" / "head.json"
+    dev = json.loads(card.read_text(encoding="utf-8"))["targets"]["dev_metrics"]
+    md = (demo_report / "report.md").read_text(encoding="utf-8")
+    us = f"the United States {dev['en']['US']['f1']:.2f} / {dev['ar']['US']['f1']:.2f}"
+    iqg = f"the Iraqi government {dev['en']['IQG']['f1']:.2f} / {dev['ar']['IQG']['f1']:.2f}"
+    assert "(English / Arabic): " in md and us in md and iqg in md
+
+
 def test_the_report_and_tracker_trends_name_the_same_regime(demo_report: Path, demo_home: Path) -> None:
     """Issue 13: one source of truth for when the escalation began."""
     trends = json.loads(run_tracker("trends", "--json", home=demo_home).stdout)
@@ -311,6 +320,13 @@ def test_the_toward_whom_table_counts_statements_and_reports_apart(tmp_path: Pat
     assert replace_targets(report, bare).kinds_note.startswith("No document this week has a recorded kind")
     empty = render_markdown(sample_report(), tmp_path / "empty.md").read_text(encoding="utf-8")
     assert "No targets this week" in empty
+    # how well the model reads each target, per language, for the table's rows that have figures
+    assert report.quality_note == ""  # no figures from the model's card: nothing said
+    rated = replace(report, target_quality={"en": {"US": 0.89, "ISR": 0.92, "IQG": 0.78}, "ar": {"US": 0.904}})
+    note = "dev sets shipped with the model (English / Arabic): the United States 0.89 / 0.90, Israel 0.92 / n/a."
+    assert note in rated.quality_note  # TUR and the Gulf states have no figure; IQG has no row this week
+    assert note in render_markdown(rated, tmp_path / "rated.md").read_text(encoding="utf-8")
+    assert note in render_html(rated)
 
 
 def replace_targets(report: WeeklyReport, rows: list) -> WeeklyReport:  # type: ignore[type-arg]

@@ -14,6 +14,8 @@ import pandas as pd
 from tracker.formatting import pct
 from tracker.models import LEVEL_NAMES, TARGET_NAMES, Regime
 
+LANGUAGE_NAMES = {"en": "English", "ar": "Arabic"}  # for display; other languages show their code
+
 
 def iso_week(day: date) -> str:
     iso = day.isocalendar()
@@ -163,6 +165,25 @@ class WeeklyReport:
     methodology: dict[str, Any]
     charts: dict[str, str] = field(default_factory=dict)
     by_target: list[TargetRow] = field(default_factory=list)
+    # language -> code -> F1 of the target head on the team's dev set of that language (from the model's card)
+    target_quality: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def quality_note(self) -> str:
+        """How well the model reads the table's targets, per language, from its card ('' without dev figures)."""
+        langs = [lang for lang, codes in self.target_quality.items() if codes]
+        rows = [t for t in self.by_target if any(t.code in self.target_quality[lang] for lang in langs)]
+        if not rows:
+            return ""
+        names = " / ".join(LANGUAGE_NAMES.get(lang, lang) for lang in langs)
+        figures = ", ".join(
+            f"{t.name} {' / '.join(_f1(self.target_quality[lang].get(t.code)) for lang in langs)}" for t in rows
+        )
+        return (
+            f"How well the model reads each target: F1 on the labeled dev sets shipped with the model ({names}): "
+            f"{figures}. The lower the F1, the more documents in that row carry a target they do not have, or miss "
+            "one they have."
+        )
 
     @property
     def kinds_note(self) -> str:
@@ -175,6 +196,10 @@ class WeeklyReport:
                     "statements and reports columns stay empty.")  # fmt: skip
         named = ", ".join(f"{t.name} {t.no_kind}" for t in unkinded)
         return f"Documents stored before their kind was recorded count in documents only ({named})."
+
+
+def _f1(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 def direction_of(current: float, prior: float, norm: float, threshold: float) -> str:

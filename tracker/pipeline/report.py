@@ -10,10 +10,11 @@ from pathlib import Path
 
 from tracker import trends
 from tracker.config import Settings
-from tracker.errors import TrackerError
+from tracker.errors import ScoringError, TrackerError
 from tracker.formatting import day_start
+from tracker.models import TARGET_NAMES
 from tracker.pipeline.alerts import backtest
-from tracker.pipeline.score import current_versions
+from tracker.pipeline.score import current_versions, make_scorers
 from tracker.pipeline.trends import compute_trends, make_charts, make_target_charts
 from tracker.regime_alerts import RULE as REGIME_RULE
 from tracker.reports import TargetRow, build_weekly_report, iso_week, target_rows
@@ -102,7 +103,9 @@ def write_report(
         },
         threshold=rs.direction_threshold,
     )
-    report = replace(report, by_target=_toward_whom(settings, store, versions, week))
+    report = replace(
+        report, by_target=_toward_whom(settings, store, versions, week), target_quality=_target_quality(settings)
+    )
     out.mkdir(parents=True, exist_ok=True)
     chart_start = week - timedelta(weeks=rs.chart_weeks - 1)
     recent = full.window(chart_start, store.source_names(day_start(chart_start), hi), end=end)
@@ -149,6 +152,23 @@ def _toward_whom(settings: Settings, store: Store, versions: Sequence[str], week
             else None
         )
     return target_rows(series["target"], series["target_kind"], week)
+
+
+def _target_quality(settings: Settings) -> dict[str, dict[str, float]]:
+    """Each configured language's target F1 on its dev set, from the card of the model that scores it (the target
+    head's dev_metrics, measured when it was trained); a language without them is left out."""
+    out: dict[str, dict[str, float]] = {}
+    for lang, scorer in make_scorers(settings).items():
+        try:
+            section = scorer.head_meta.get("targets") or {}
+        except ScoringError as exc:
+            log.warning("no target figures for %s in the report: %s", lang, exc)
+            continue
+        metrics = (section.get("dev_metrics") or {}).get(lang) or {}
+        figures = {code: m.get("f1") for code, m in metrics.items() if code in TARGET_NAMES and isinstance(m, dict)}
+        if clean := {code: float(f1) for code, f1 in figures.items() if isinstance(f1, int | float)}:
+            out[lang] = clean
+    return out
 
 
 def write_weekly_report_once(settings: Settings, store: Store, *, now: datetime) -> str | None:
