@@ -125,3 +125,13 @@ def test_trends_by_kind_gives_statements_and_reports_their_own_regimes(demo_home
         assert len(scope["change_points"]) == len(scope["regimes"]) - 1
         assert len(scope["weak_change_points"]) == scope["hidden_change_points"]
     assert data["hidden_change_points"] == len(data["weak_change_points"])
+
+
+def test_trends_on_an_empty_store_say_so_without_touching_the_model(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    for args in (("trends", "--json"), ("chart", "--out", str(tmp_path / "charts")), ("report", "--week", "2023-W44")):
+        result = run_tracker(*args, home=home)
+        assert result.returncode != 0 and "no documents" in result.stderr, (args, result.stderr[-2000:])
+        assert "Traceback" not in result.stderr
+    # no model version was needed, so the shipped encoder was never converted into the model cache
+    assert not (home / "models").exists() or not any((home / "models").iterdir())

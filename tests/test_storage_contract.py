@@ -70,7 +70,9 @@ def test_arabic_and_long_text_round_trip(store: Store) -> None:
 
 def test_saving_the_same_documents_twice_adds_nothing(store: Store) -> None:
     docs = [make_doc(i) for i in range(50)]
+    assert not store.has_documents()
     assert store.save_documents(docs) == 50
+    assert store.has_documents()
     assert store.save_documents(docs) == 0
     assert store.save_documents([*docs[:10], make_doc(99)]) == 1
     assert store.count_documents() == 51

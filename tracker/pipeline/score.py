@@ -123,7 +123,10 @@ def pick_model(settings: Settings, choice: str | None) -> ModelSpec:
 
 def current_versions(settings: Settings, store: Store) -> list[str]:
     """The versions of the configured models (what trends count), each once: languages that share a model share
-    its scorer. A model whose files are not here falls back to the version of that name last used for scoring."""
+    its scorer. A model whose files are not here falls back to the version of that name last used for scoring.
+    An empty store has no scores to count: no version is looked up, so no model is converted or hashed for it."""
+    if not store.has_documents():
+        return []
     versions: list[str] = []
     for scorer in dict.fromkeys(make_scorers(settings).values()):
         try:

@@ -173,6 +173,11 @@ class Store(ScoringQueries, AggregateQueries, AlertQueries, RunQueries, ExportQu
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def has_documents(self) -> bool:
+        """Whether any document is stored (one indexed row looked up, whatever the store's size)."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(documents.c.id).limit(1)).first() is not None
+
     def get_document(self, doc_id: str) -> Document | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(documents).where(documents.c.id == doc_id)).mappings().first()
