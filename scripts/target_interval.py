@@ -18,7 +18,9 @@ import sys
 
 
 def f1(pairs: list[tuple[bool, bool]]) -> float | None:
-    """The code's F1; None where no text has it or is given it (a draw that says nothing about the code)."""
+    """The code's F1; None where no text has it or is given it (a draw that says nothing about the code). The same
+    F1 as `tracker eval` (evaluate_targets), in counts: its precision-recall form rounds a draw of exactly 0.80 to
+    just under it, which would change the share of draws at the line."""
     tp = sum(g and p for g, p in pairs)
     wrong = sum(g != p for g, p in pairs)
     return 2 * tp / (2 * tp + wrong) if tp or wrong else None
