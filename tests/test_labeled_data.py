@@ -44,6 +44,7 @@ def test_every_file_passes_the_checker() -> None:
         ["seed_world/en-w.csv", "seed_targets/en-t.csv", *ROLES_EN, *STATE_EN, "--lang", "en"],
         ["dev/ar.csv", "--lang", "ar"],
         ["dev/en.csv", "seed_en_extra", "seed", "--lang", "en"],
+        ["heldout/en.csv", "--lang", "en"],
     ):
         paths = [str(DATA / a) if not a.startswith("--") and a not in ("ar", "en") else a for a in args]
         result = subprocess.run([sys.executable, str(CHECK), *paths], capture_output=True, text=True, timeout=120)
@@ -75,7 +76,7 @@ def test_parallel_pairs_carry_the_same_level_and_targets_in_both_languages() -> 
 
 
 def test_every_labeled_text_has_valid_targets() -> None:
-    for r in rows(*TRAINING, "dev/*.csv"):
+    for r in rows(*TRAINING, "dev/*.csv", "heldout/*.csv"):
         codes = r["targets"].split(";")
         assert codes and set(codes) <= CODES and ("NONE" not in codes or codes == ["NONE"]), r["text"][:60]
 
@@ -85,3 +86,12 @@ def test_no_dev_text_is_in_a_training_set_and_dev_writers_wrote_no_training_data
     dev = rows("dev/*.csv")
     assert not {norm(r["text"]) for r in dev} & {norm(r["text"]) for r in train}
     assert not {r["writer"] for r in dev} & {r.get("writer", "en-v1") for r in train}
+
+
+def test_the_held_out_set_is_apart_from_training_and_dev_and_from_their_writers() -> None:
+    heldout = rows("heldout/en.csv")
+    assert len(heldout) >= 600 and all(Counter(r["label"] for r in heldout)[str(i)] >= 100 for i in range(5))
+    others = rows(*TRAINING, "dev/*.csv")
+    assert not {norm(r["text"]) for r in heldout} & {norm(r["text"]) for r in others}
+    assert not {r["writer"] for r in heldout} & {r.get("writer", "en-v1") for r in others}
+    assert not set(TRAINING_SETS) & {"heldout", "dev"}

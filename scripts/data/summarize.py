@@ -25,6 +25,7 @@ SETS = {
     "The Iraqi state in natural genres, Arabic (`seed_state/ar-s*.csv`)": "tracker/data/seed_state/ar-s*.csv",
     "Arabic dev (`dev/ar.csv`)": "tracker/data/dev/ar.csv",
     "English dev (`dev/en.csv`)": "tracker/data/dev/en.csv",
+    "English held-out (`heldout/en.csv`)": "tracker/data/heldout/en.csv",
 }
 
 
