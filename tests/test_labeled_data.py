@@ -95,3 +95,33 @@ def test_the_held_out_set_is_apart_from_training_and_dev_and_from_their_writers(
     assert not {norm(r["text"]) for r in heldout} & {norm(r["text"]) for r in others}
     assert not {r["writer"] for r in heldout} & {r.get("writer", "en-v1") for r in others}
     assert not set(TRAINING_SETS) & {"heldout", "dev"}
+
+
+def test_the_second_reading_records_hold_every_training_text_and_its_current_targets() -> None:
+    """relabel/train_targets_*.csv: both readings of every text of the sets read again, and what the files now carry."""
+    for record in ("train_targets_en.csv", "train_targets_ar.csv"):
+        rec = rows(f"relabel/{record}")
+        files = {r["file"] for r in rec}
+        assert files and len(rec) == len({(r["file"], r["line"]) for r in rec})
+        for name in files:
+            current = rows(name)
+            mine = {int(r["line"]): r for r in rec if r["file"] == name}
+            assert sorted(mine) == list(range(2, len(current) + 2)), name  # every row, by CSV line
+            for line, r in mine.items():
+                assert current[line - 2]["targets"] == r["final"], (name, line)
+                differ = set(r["first"].split(";")) != set(r["second"].split(";"))
+                assert bool(r["adjudicated"]) == differ, (name, line)
+                assert r["final"] == (r["adjudicated"] or r["first"]), (name, line)
+
+
+def test_reading_agreement_scores_a_known_record(tmp_path: Path) -> None:
+    record = tmp_path / "record.csv"
+    with open(record, "w", encoding="utf-8", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerows([["first", "second"], ["US;IQG", "US"], ["NONE", "NONE"], ["ISR", "ISR;IQG"]])
+    script = REPO / "scripts" / "data" / "reading_agreement.py"
+    result = subprocess.run([sys.executable, str(script), str(record)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    # US 1 of 1 agreed; IQG one added and one dropped; micro: 3 agreed, 1 added, 1 dropped -> 6 / 8
+    assert "the same set of codes on 1 (33.3%)" in result.stdout
+    assert "US 1.000" in result.stdout and "IQG 0.000" in result.stdout and "micro 0.750" in result.stdout
