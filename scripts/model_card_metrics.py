@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The numbers in docs/model-card.md, measured: per language and register on the dev sets, parallel-pair
-agreement, hard cases, PLOVER, and the v1 model beside it.
+agreement, hard cases, the English held-out set, PLOVER, and the v1 model beside it.
 
 Usage: python scripts/model_card_metrics.py [--model NAME_OR_FOLDER] [--plover PATH]
 """
@@ -55,6 +55,11 @@ def main() -> int:
             sub = evaluate([res.examples[i].label for i in idx], [res.scores[i] for i in idx])
             print(f"| {name} | {sub.n} | {sub.accuracy:.3f} | {sub.macro_f1:.3f} | {sub.qwk:.3f} | {sub.spearman:.3f} "
                   f"| {sub.auc_hostile:.3f} |")  # fmt: skip
+    heldout = REPO / "tracker" / "data" / "heldout" / "en.csv"
+    if heldout.is_file():  # the English held-out set: measured, never used to choose
+        m = evaluate_file(heldout, scorer).metrics
+        print(f"| held-out en | {m.n} | {m.accuracy:.3f} | {m.macro_f1:.3f} | {m.qwk:.3f} | {m.spearman:.3f} | "
+              f"{m.auc_hostile:.3f} |")  # fmt: skip
     if args.plover.is_file():
         m = evaluate_file(args.plover, scorer).metrics
         print(f"| PLOVER (real news) | {m.n} | {m.accuracy:.3f} | {m.macro_f1:.3f} | {m.qwk:.3f} | {m.spearman:.3f} | "
