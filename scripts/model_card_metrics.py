@@ -12,6 +12,7 @@ import csv
 import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -19,6 +20,14 @@ REPO = Path(__file__).resolve().parents[1]
 def rows_of(path: Path) -> list[dict[str, str]]:
     with open(path, encoding="utf-8", newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+def table_row(name: str, m: Any) -> str:
+    """One row of the card's levels table."""
+    return (
+        f"| {name} | {m.n} | {m.accuracy:.3f} | {m.macro_f1:.3f} | {m.qwk:.3f} | {m.spearman:.3f} | "
+        f"{m.auc_hostile:.3f} |"
+    )
 
 
 def main() -> int:
@@ -41,9 +50,7 @@ def main() -> int:
     for lang, path in dev_files().items():
         res = evaluate_file(path, scorer)
         results[lang] = (res, rows_of(path))
-        m = res.metrics
-        print(f"| dev {lang} | {m.n} | {m.accuracy:.3f} | {m.macro_f1:.3f} | {m.qwk:.3f} | {m.spearman:.3f} | "
-              f"{m.auc_hostile:.3f} |")  # fmt: skip
+        print(table_row(f"dev {lang}", res.metrics))
         groups: dict[str, list[int]] = defaultdict(list)
         for i, row in enumerate(results[lang][1]):
             groups[f"{lang} {row['register']}"].append(i)
@@ -53,17 +60,12 @@ def main() -> int:
                 groups[f"{lang} plain"].append(i)
         for name, idx in sorted(groups.items()):
             sub = evaluate([res.examples[i].label for i in idx], [res.scores[i] for i in idx])
-            print(f"| {name} | {sub.n} | {sub.accuracy:.3f} | {sub.macro_f1:.3f} | {sub.qwk:.3f} | {sub.spearman:.3f} "
-                  f"| {sub.auc_hostile:.3f} |")  # fmt: skip
+            print(table_row(name, sub))
     heldout = REPO / "tracker" / "data" / "heldout" / "en.csv"
     if heldout.is_file():  # the English held-out set: measured, never used to choose
-        m = evaluate_file(heldout, scorer).metrics
-        print(f"| held-out en | {m.n} | {m.accuracy:.3f} | {m.macro_f1:.3f} | {m.qwk:.3f} | {m.spearman:.3f} | "
-              f"{m.auc_hostile:.3f} |")  # fmt: skip
+        print(table_row("held-out en", evaluate_file(heldout, scorer).metrics))
     if args.plover.is_file():
-        m = evaluate_file(args.plover, scorer).metrics
-        print(f"| PLOVER (real news) | {m.n} | {m.accuracy:.3f} | {m.macro_f1:.3f} | {m.qwk:.3f} | {m.spearman:.3f} | "
-              f"{m.auc_hostile:.3f} |")  # fmt: skip
+        print(table_row("PLOVER (real news)", evaluate_file(args.plover, scorer).metrics))
     # parallel pairs: the same level in both languages?
     level = {}
     for lang, (res, rows) in results.items():
