@@ -32,6 +32,8 @@ ROLES_AR = ("seed_roles/ar-r1.csv", "seed_roles/ar-r2.csv")
 ROLES_EN = ("seed_roles/en-r1.csv", "seed_roles/en-r2.csv")
 STATE_AR = ("seed_state/ar-s1.csv", "seed_state/ar-s2.csv")
 STATE_EN = tuple(f"seed_state/en-s{i}.csv" for i in range(1, 5))
+GOVT_AR = ("seed_govt/ar-g1.csv", "seed_govt/ar-g2.csv")
+GOVT_EN = tuple(f"seed_govt/en-g{i}.csv" for i in range(1, 7))
 
 
 def norm(text: str) -> str:
@@ -40,8 +42,8 @@ def norm(text: str) -> str:
 
 def test_every_file_passes_the_checker() -> None:
     for args in (
-        ["seed_ar", "seed_world/ar-w.csv", "seed_targets/ar-t.csv", *ROLES_AR, *STATE_AR, "--lang", "ar"],
-        ["seed_world/en-w.csv", "seed_targets/en-t.csv", *ROLES_EN, *STATE_EN, "--lang", "en"],
+        ["seed_ar", "seed_world/ar-w.csv", "seed_targets/ar-t.csv", *ROLES_AR, *STATE_AR, *GOVT_AR, "--lang", "ar"],
+        ["seed_world/en-w.csv", "seed_targets/en-t.csv", *ROLES_EN, *STATE_EN, *GOVT_EN, "--lang", "en"],
         ["dev/ar.csv", "--lang", "ar"],
         ["dev/en.csv", "seed_en_extra", "seed", "--lang", "en"],
         ["heldout/en.csv", "--lang", "en"],
@@ -98,8 +100,9 @@ def test_the_held_out_set_is_apart_from_training_and_dev_and_from_their_writers(
 
 
 def test_the_second_reading_records_hold_every_training_text_and_its_current_targets() -> None:
-    """relabel/train_targets_*.csv: both readings of every text of the sets read again, and what the files now carry."""
-    for record in ("train_targets_en.csv", "train_targets_ar.csv"):
+    """relabel/train_targets_*.csv: both readings of every text of the sets read again, and what the files now carry;
+    relabel/govt_targets.csv: the same for seed_govt/, whose targets were read twice from the start."""
+    for record in ("train_targets_en.csv", "train_targets_ar.csv", "govt_targets.csv"):
         rec = rows(f"relabel/{record}")
         files = {r["file"] for r in rec}
         assert files and len(rec) == len({(r["file"], r["line"]) for r in rec})
@@ -112,6 +115,8 @@ def test_the_second_reading_records_hold_every_training_text_and_its_current_tar
                 differ = set(r["first"].split(";")) != set(r["second"].split(";"))
                 assert bool(r["adjudicated"]) == differ, (name, line)
                 assert r["final"] == (r["adjudicated"] or r["first"]), (name, line)
+    govt = {r["file"] for r in rows("relabel/govt_targets.csv")}
+    assert govt == {f"seed_govt/{f.name}" for f in DATA.glob("seed_govt/*.csv")} == {*GOVT_AR, *GOVT_EN}
 
 
 def test_reading_agreement_scores_a_known_record(tmp_path: Path) -> None:

