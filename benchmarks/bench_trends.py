@@ -12,6 +12,7 @@ store's write path produces for the same rows.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import tempfile
@@ -27,7 +28,7 @@ from tracker.config import load_settings
 from tracker.models import Document, Score
 from tracker.pipeline.trends import compute_trends
 from tracker.storage import Store
-from tracker.storage.aggregates import NOT_NAMED
+from tracker.storage.aggregates import NOT_NAMED, STORY
 
 N = int(os.environ.get("BENCH_TRENDS_SCORES", "10000000"))
 VERSION = "bench@0"
@@ -37,12 +38,14 @@ YEARS = 5
 
 
 def _frame(lo: int, hi: int, rng: np.random.Generator) -> pd.DataFrame:
-    """Documents lo..hi-1: time, actor, source, kind, level and up to two targets."""
+    """Documents lo..hi-1: time, actor, source, kind, level and up to two targets (distinct, NONE alone, as a model's
+    predicted targets are, so that `_aggregate` counting every listed code follows the store's rule)."""
     n = hi - lo
     seconds = np.sort(rng.integers(0, YEARS * 365 * 86400, n)) if n else np.array([], dtype=int)
     level = np.clip(rng.normal(2 + np.sin(seconds / 3e7), 1.0), 0, 4).round().astype(int)
     first = rng.integers(0, len(CODES), n)
-    second = np.where(rng.random(n) < 0.3, rng.integers(0, len(CODES), n), -1)
+    second = np.where(rng.random(n) < 0.3, rng.integers(0, len(CODES) - 1, n), -1)  # any code but NONE (the last)
+    second = np.where((second == first) | (CODES[first] == "NONE"), -1, second)  # two distinct; NONE stands alone
     return pd.DataFrame(
         {
             "i": np.arange(lo, hi),
@@ -83,7 +86,10 @@ def _aggregate(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         )
         .reset_index()
     )
-    docs = scores[scores["scope"] != "target"][["day", "scope", "key", "documents"]]
+    # every synthetic document is the first copy of its own story: the story-unit rows (the default unit of
+    # trends) equal the document-unit ones under the STORY prefix
+    scores = pd.concat([scores, scores.assign(scope=STORY + scores["scope"])], ignore_index=True)
+    docs = scores[~scores["scope"].isin(["target", STORY + "target"])][["day", "scope", "key", "documents"]]
     return docs, scores
 
 
@@ -149,9 +155,9 @@ def _check_slice(tmp: Path) -> bool:
         store.save_scores(scores[lo : lo + 10_000])
     _, expected = _aggregate(frame)
     ok = True
-    for scope in ("actor", "target"):
-        got = store.daily_aggregates([VERSION], by=scope)
-        want = expected[expected["scope"] == scope]
+    for scope, unit in itertools.product(("actor", "target"), ("documents", "stories")):
+        got = store.daily_aggregates([VERSION], by=scope, unit=unit)
+        want = expected[expected["scope"] == (STORY if unit == "stories" else "") + scope]
         ok = ok and int(got["documents"].sum()) == int(want["documents"].sum())
         ok = ok and abs(float(got["hostility_sum"].sum()) - float(want["hostility_sum"].sum())) < 1e-6
         ok = ok and NOT_NAMED not in set(got["key"])

@@ -160,12 +160,24 @@ def score_coverage(db: Path) -> tuple[int, int, int]:
     return int(total), int(distinct), int(unscored)
 
 
-def run_tracker(*args: str, home: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    """`tracker ARGS` as a user runs it, with the repo's config.yaml and TRACKER_HOME=home."""
+def run_tracker(
+    *args: str, home: Path, timeout: int = 900, config: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`tracker ARGS` as a user runs it, with the repo's config.yaml (or `config`) and TRACKER_HOME=home."""
     env = {**os.environ, "TRACKER_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     env.pop("TRACKER_CONFIG", None)
-    cmd = [sys.executable, "-m", "tracker", "--config", str(REPO / "config.yaml"), *args]
+    cmd = [sys.executable, "-m", "tracker", "--config", str(config or REPO / "config.yaml"), *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def fp32_config(folder: Path) -> Path:
+    """The repo's config.yaml with scoring in fp32: a subprocess that must score exactly like an in-process fp32
+    scorer cannot leave the precision to the timing probe (`auto` picks bf16 where it measures faster)."""
+    text = (REPO / "config.yaml").read_text(encoding="utf-8")
+    assert "  precision: auto" in text
+    path = folder / "config-fp32.yaml"
+    path.write_text(text.replace("  precision: auto", "  precision: fp32", 1), encoding="utf-8")
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_tracker
+from tests.conftest import fp32_config, run_tracker
 from tracker.errors import ScoringError, SourceError
 from tracker.scoring.base import TARGET_CODES, ModelSpec
 from tracker.scoring.evaluation import evaluate_targets, predicted_targets
@@ -233,12 +233,17 @@ def test_none_stands_alone_whichever_side_is_more_probable() -> None:
     assert predicted_targets((("US", 0.6), ("IQG", 0.55), ("NONE", 0.8))) == ("NONE",)
     assert predicted_targets((("US", 0.9), ("IQG", 0.55), ("NONE", 0.8))) == ("US", "IQG")
     assert predicted_targets((("US", 0.4), ("NONE", 0.45))) == ()
+    # a code given twice counts once, at its higher probability (it used to fail on NONE twice)
+    assert predicted_targets((("NONE", 0.9), ("NONE", 0.8))) == ("NONE",)
+    assert predicted_targets((("US", 0.9), ("US", 0.3), ("IQG", 0.6))) == ("US", "IQG")
+    assert predicted_targets((("US", 0.3), ("NONE", 0.6), ("US", 0.7))) == ("US",)
 
 
 def test_eval_json_reports_each_codes_precision_recall_and_f1(trained: Path, tiny_encoder: Path) -> None:
     rows = [*ROWS[:12], ("the america market", "NONE"), ("the government troops", "US"), ("the city", "")]
     data = write_csv(trained.parent / "eval.csv", rows)
-    result = run_tracker("eval", str(data), "--model", str(trained), "--json", home=trained.parent / "home")
+    result = run_tracker("eval", str(data), "--model", str(trained), "--json", home=trained.parent / "home",
+                         config=fp32_config(trained.parent))  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     got = json.loads(result.stdout)["targets"]
     scores = scorer_for(tiny_encoder, trained).score_batch([t for t, c in rows if c])
@@ -262,7 +267,7 @@ def test_eval_predictions_carry_each_rows_gold_and_predicted_targets(trained: Pa
     data = write_csv(trained.parent / "pred.csv", rows)
     out = trained.parent / "predictions.csv"
     result = run_tracker("eval", str(data), "--model", str(trained), "--predictions", str(out),
-                         home=trained.parent / "home")  # fmt: skip
+                         home=trained.parent / "home", config=fp32_config(trained.parent))  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     with out.open(encoding="utf-8", newline="") as fh:
         written = list(csv.DictReader(fh))

@@ -58,11 +58,14 @@ NONE = "NONE"
 
 def predicted_targets(targets: Sequence[tuple[str, float]], cut: float = TARGET_CUT) -> tuple[str, ...]:
     """The codes a text counts toward: those with a probability >= `cut`. NONE stands alone (LABELING.md): when it
-    passes the cut beside other codes, the more probable side wins (NONE alone, or the others without it)."""
-    codes = tuple(code for code, p in targets if p >= cut)
+    passes the cut beside other codes, the more probable side wins (NONE alone, or the others without it). A code
+    given twice (stored targets from elsewhere) counts once, at its higher probability."""
+    probability: dict[str, float] = {}
+    for code, p in targets:
+        probability[code] = max(p, probability.get(code, p))
+    codes = tuple(code for code, p in probability.items() if p >= cut)
     if NONE not in codes or len(codes) == 1:
         return codes
-    probability = dict(targets)
     if probability[NONE] >= max(probability[c] for c in codes if c != NONE):
         return (NONE,)
     return tuple(c for c in codes if c != NONE)
