@@ -1,4 +1,4 @@
-"""Run the benchmarks and print one table: `python -m benchmarks [NAME ...]`."""
+"""Run the benchmarks and print one table per benchmark: `python -m benchmarks [NAME ...]`."""
 
 from __future__ import annotations
 
@@ -26,17 +26,19 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    rows: list[dict[str, str]] = []
-    for name in names:
-        rows.extend(BENCHMARKS[name]())
-    print_table(rows)
+    tables = [BENCHMARKS[name]() for name in names]  # every benchmark runs before any table is printed
+    for rows in tables:
+        print_table(rows)
+        print()
     return 0
 
 
 def print_table(rows: list[dict[str, str]]) -> None:
+    """One benchmark's rows; its columns are every key any of them has, in order of first appearance (a
+    benchmark's rows need not share all their keys, and none may go unprinted)."""
     if not rows:
         return
-    cols = list(rows[0])
+    cols = list(dict.fromkeys(key for row in rows for key in row))
     widths = {c: max(len(c), *(len(r.get(c, "")) for r in rows)) for c in cols}
     print(" | ".join(c.ljust(widths[c]) for c in cols))
     print("-|-".join("-" * widths[c] for c in cols))

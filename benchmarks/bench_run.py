@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-N = 100_000
+N = int(os.environ.get("BENCH_RUN_DOCUMENTS", "100000"))
 REPO = Path(__file__).resolve().parents[1]
 
 
