@@ -9,6 +9,7 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from benchmarks.store_path import save_in_chunks
 from tracker.config import load_settings
 from tracker.models import Document, Score
 from tracker.pipeline.export import export_documents
@@ -18,20 +19,17 @@ VERSION = "bench@0"
 START = datetime(2022, 1, 1, tzinfo=UTC)
 
 
+def _pair(i: int) -> tuple[Document, Score]:
+    when = START + timedelta(minutes=7 * i)
+    doc_id = f"{i:032d}"
+    text = f"Statement {i}: the convoy was struck near the base, and the faction warned of more."
+    doc = Document(doc_id, f"s{i % 9}", text, doc_id, when, when, None, f"actor {i % 5}", "en", kind="statement")
+    level = i % 5
+    return doc, Score(doc_id, VERSION, level, level / 4, (0.2,) * 5, when, (("US", 0.9), ("IQG", 0.2)))  # type: ignore[arg-type]
+
+
 def _fill(store: Store, n: int) -> None:
-    for lo in range(0, n, 10_000):
-        docs, scores = [], []
-        for i in range(lo, min(lo + 10_000, n)):
-            when = START + timedelta(minutes=7 * i)
-            doc_id = f"{i:032d}"
-            text = f"Statement {i}: the convoy was struck near the base, and the faction warned of more."
-            docs.append(
-                Document(doc_id, f"s{i % 9}", text, doc_id, when, when, None, f"actor {i % 5}", "en", kind="statement")
-            )
-            level = i % 5
-            scores.append(Score(doc_id, VERSION, level, level / 4, (0.2,) * 5, when, (("US", 0.9), ("IQG", 0.2))))  # type: ignore[arg-type]
-        store.save_documents(docs)
-        store.save_scores(scores)
+    save_in_chunks(store, (_pair(i) for i in range(n)))
 
 
 def run() -> list[dict[str, str]]:

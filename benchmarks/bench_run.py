@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run() -> list[dict[str, str]]:
+    from benchmarks.store_path import save_in_chunks
     from tracker.config import load_settings
     from tracker.models import Document, Score
     from tracker.storage import Store
@@ -38,14 +39,17 @@ def run() -> list[dict[str, str]]:
         with sqlite3.connect(home / "tracker.db") as conn:  # the configured model's version, as the run stored it
             (version,) = conn.execute("SELECT model_version FROM scores LIMIT 1").fetchone()
         start = datetime(2020, 1, 1, tzinfo=UTC)
-        for lo in range(0, N, 10_000):  # through the store's own write path (its aggregates and stories too)
-            docs, scores = [], []
-            for i in range(lo, min(lo + 10_000, N)):
-                when = start + timedelta(minutes=30 * i)
-                docs.append(Document(f"{i:032d}", "bench", f"text {i}", f"h{i}", when, when, str(i), None, "en"))
-                scores.append(Score(f"{i:032d}", version, 1, 0.25, (0.0, 1.0, 0.0, 0.0, 0.0), when))
-            store.save_documents(docs)
-            store.save_scores(scores)
+        whens = (start + timedelta(minutes=30 * i) for i in range(N))
+        save_in_chunks(
+            store,
+            (
+                (
+                    Document(f"{i:032d}", "bench", f"text {i}", f"h{i}", when, when, str(i), None, "en"),
+                    Score(f"{i:032d}", version, 1, 0.25, (0.0, 1.0, 0.0, 0.0, 0.0), when),
+                )
+                for i, when in enumerate(whens)
+            ),
+        )
         store.close()
         # one untimed run groups the bulk-loaded documents into stories, as the runs that stored them would have
         subprocess.run(cmd, env=env, capture_output=True, check=True)

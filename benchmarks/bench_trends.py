@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.store_path import save_in_chunks
 from tracker.config import load_settings
 from tracker.models import Document, Score
 from tracker.pipeline.trends import compute_trends
@@ -142,17 +143,18 @@ def _check_slice(tmp: Path) -> bool:
     """A 100,000-document slice through the store's own write path gives the aggregates `_aggregate` gives."""
     frame = _frame(0, 100_000, np.random.default_rng(1))
     store = Store.open(f"sqlite:///{tmp / 'slice.db'}")
-    docs, scores = [], []
+    pairs = []
     for r in frame.itertuples(index=False):
         when = r.when.to_pydatetime()
         doc_id = f"{r.i:032d}"
-        docs.append(Document(doc_id, r.source, "t", doc_id, when, when, None, r.actor, "en", kind=r.kind))
         targets = ((r.t1, 0.9),) + (((r.t2, 0.8),) if r.t2 else ())
-        probs = (0.0,) * 5
-        scores.append(Score(doc_id, VERSION, int(r.level), r.level / 4, probs, when, targets))  # type: ignore[arg-type]
-    for lo in range(0, len(docs), 10_000):
-        store.save_documents(docs[lo : lo + 10_000])
-        store.save_scores(scores[lo : lo + 10_000])
+        pairs.append(
+            (
+                Document(doc_id, r.source, "t", doc_id, when, when, None, r.actor, "en", kind=r.kind),
+                Score(doc_id, VERSION, int(r.level), r.level / 4, (0.0,) * 5, when, targets),  # type: ignore[arg-type]
+            )
+        )
+    save_in_chunks(store, pairs)
     _, expected = _aggregate(frame)
     ok = True
     for scope, unit in itertools.product(("actor", "target"), ("documents", "stories")):
